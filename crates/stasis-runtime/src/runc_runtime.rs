@@ -1,0 +1,538 @@
+//! The runc + CRIU implementation of [`Runtime`].
+//!
+//! On disk, one directory per sandbox under `<data>/sandboxes/<id>/`:
+//! `sandbox.json` (what it was made from), `upper/` + `work/` (its overlay layer),
+//! `bundle/` (OCI config; `rootfs/` is the overlay mount while running),
+//! `checkpoint/` (CRIU images + manifest; present exactly when paused).
+//! A pause writes `checkpoint.partial/` and renames it only once everything is fsynced, so a
+//! crash leaves either a running sandbox or a complete checkpoint, never half of one.
+
+use crate::error::IoContext;
+use crate::manifest::CheckpointManifest;
+use crate::netns::NetNs;
+use crate::oci::{build_spec, IdMap, SpecParams};
+use crate::reaper::Reaper;
+use crate::runc::{last_lines, Runc};
+use crate::runtime::{ExecOutput, ExecRequest, Limits, Runtime, SandboxInfo, SandboxSpec, SandboxStatus};
+use crate::template::TemplateStore;
+use crate::{overlay, sync, RuntimeError, SandboxId};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpStream;
+use tokio::sync::RwLock;
+
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Templates, sandboxes, images. Must be on a file system that supports overlayfs upper dirs.
+    pub data_dir: PathBuf,
+    /// Built templates (immutable, content-addressed: several data dirs may share them).
+    pub templates_dir: PathBuf,
+    /// runc's state directory.
+    pub run_dir: PathBuf,
+    pub runc_binary: PathBuf,
+    pub criu_binary: PathBuf,
+    /// The envd binary on the host; copied content-addressed into the data dir.
+    pub envd_binary: PathBuf,
+    pub id_map: IdMap,
+    /// Debian mirror for template builds; default: the one this machine's apt uses.
+    pub debian_mirror: Option<String>,
+}
+
+impl RuntimeConfig {
+    /// Defaults for a data directory: runc state under /run/stasis/<hash of data dir>, the
+    /// runc and CRIU found on this machine.
+    pub fn with_data_dir(data_dir: PathBuf, envd_binary: PathBuf) -> Self {
+        let tag = hex::encode(&Sha256::digest(data_dir.to_string_lossy().as_bytes())[..4]);
+        RuntimeConfig {
+            run_dir: PathBuf::from("/run/stasis").join(tag),
+            templates_dir: data_dir.join("templates"),
+            data_dir,
+            runc_binary: find_binary("runc", &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin"]),
+            criu_binary: find_binary("criu", &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin"]),
+            envd_binary,
+            id_map: IdMap::default(),
+            debian_mirror: None,
+        }
+    }
+}
+
+fn find_binary(name: &str, dirs: &[&str]) -> PathBuf {
+    dirs.iter().map(|d| Path::new(d).join(name)).find(|p| p.exists()).unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// What a sandbox was made from; written once at create.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct SandboxRecord {
+    id: SandboxId,
+    template: String,
+    template_rootfs: PathBuf,
+    envd_binary: PathBuf,
+    limits: Limits,
+    env: BTreeMap<String, String>,
+    created_at_ms: u64,
+}
+
+/// The live half of a running sandbox.
+#[derive(Clone)]
+struct Live {
+    netns: NetNs,
+    /// Host pid of the sandbox's init.
+    pid: i32,
+}
+
+#[derive(Default)]
+struct Slot {
+    /// Pause, resume and kill take it exclusively (and fail with Busy when they can't);
+    /// exec shares it, so a sandbox is never checkpointed under a running `runc exec`.
+    op: RwLock<()>,
+    live: Mutex<Option<Live>>,
+}
+
+pub struct RuncRuntime {
+    cfg: RuntimeConfig,
+    runc: Runc,
+    templates: TemplateStore,
+    envd: PathBuf,
+    criu_config: PathBuf,
+    nofile_limit: u64,
+    slots: Mutex<HashMap<SandboxId, Arc<Slot>>>,
+    reaper: Reaper,
+    /// Held for the runtime's life: two processes reconciling one data dir would undo each
+    /// other's work.
+    _data_lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+/// CRIU options runc cannot express: drop established TCP connections (clients reconnect after
+/// resume, as on E2B; the proxy closes its own first) and skip iptables network locking, which
+/// only matters for connections that are kept.
+const CRIU_CONFIG: &str = "tcp-close\nnetwork-lock skip\n";
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl RuncRuntime {
+    /// Open (or initialise) a data directory and take over the sandboxes it holds: running ones
+    /// are re-attached, half-finished operations of a crashed process are rolled back.
+    pub async fn new(cfg: RuntimeConfig) -> Result<Self, RuntimeError> {
+        for dir in [cfg.data_dir.join("sandboxes"), cfg.data_dir.join("bin"), cfg.run_dir.clone()] {
+            std::fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
+        }
+        // Host users must not reach into sandbox roots (setuid files there map to sandbox uids);
+        // the sandbox's own uids only need to traverse to their root.
+        for dir in [&cfg.data_dir, &cfg.data_dir.join("sandboxes")] {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711)).ctx(|| format!("chmod {}", dir.display()))?;
+        }
+        let lock_path = cfg.data_dir.join("runtime.lock");
+        let lock_file = std::fs::File::create(&lock_path).ctx(|| format!("create {}", lock_path.display()))?;
+        let data_lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+            RuntimeError::io(format!("{} is in use by another stasis process", cfg.data_dir.display()), e.into())
+        })?;
+        let criu_config = cfg.data_dir.join("criu-runc.conf");
+        std::fs::write(&criu_config, CRIU_CONFIG).ctx(|| format!("write {}", criu_config.display()))?;
+        let envd = install_envd(&cfg.envd_binary, &cfg.data_dir.join("bin"))?;
+        let nofile_limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .map(|(_, hard)| hard)
+            .unwrap_or(1024);
+        let rt = RuncRuntime {
+            runc: Runc { binary: cfg.runc_binary.clone(), root: cfg.run_dir.clone(), criu: cfg.criu_binary.clone() },
+            templates: TemplateStore::new(cfg.templates_dir.clone(), cfg.id_map, cfg.debian_mirror.clone()),
+            envd,
+            criu_config,
+            nofile_limit,
+            slots: Mutex::new(HashMap::new()),
+            reaper: Reaper::start().ctx(|| "become the child subreaper of sandbox inits".into())?,
+            _data_lock: data_lock,
+            cfg,
+        };
+        rt.recover().await?;
+        Ok(rt)
+    }
+
+    pub fn templates(&self) -> &TemplateStore {
+        &self.templates
+    }
+
+    fn sandbox_dir(&self, id: &SandboxId) -> PathBuf {
+        self.cfg.data_dir.join("sandboxes").join(id.as_str())
+    }
+
+    fn slot(&self, id: &SandboxId) -> Arc<Slot> {
+        self.slots.lock().expect("slots lock").entry(id.clone()).or_default().clone()
+    }
+
+    fn live(&self, id: &SandboxId) -> Option<Live> {
+        self.slots.lock().expect("slots lock").get(id).and_then(|s| s.live.lock().expect("live lock").clone())
+    }
+
+    fn read_record(&self, id: &SandboxId) -> Result<SandboxRecord, RuntimeError> {
+        let path = self.sandbox_dir(id).join("sandbox.json");
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(RuntimeError::NotFound(id.clone())),
+            Err(e) => return Err(RuntimeError::io(format!("read {}", path.display()), e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| RuntimeError::BadManifest { path, detail: e.to_string() })
+    }
+
+    fn status_of(&self, id: &SandboxId) -> SandboxStatus {
+        if self.live(id).is_some() {
+            SandboxStatus::Running
+        } else if self.sandbox_dir(id).join("checkpoint/manifest.json").exists() {
+            SandboxStatus::Paused
+        } else {
+            SandboxStatus::Stopped
+        }
+    }
+
+    /// Attach to a running container: open its network namespace and remember it.
+    async fn attach(&self, id: &SandboxId, pid: i32, bring_lo_up: bool) -> Result<(), RuntimeError> {
+        let netns = NetNs::of_pid(pid).ctx(|| format!("open network namespace of pid {pid}"))?;
+        if bring_lo_up {
+            netns.loopback_up().await.ctx(|| "bring lo up in the sandbox".into())?;
+        }
+        self.reaper.track(pid);
+        *self.slot(id).live.lock().expect("live lock") = Some(Live { netns, pid });
+        Ok(())
+    }
+
+    /// Forget the live half; returns the init pid it had.
+    fn detach(&self, id: &SandboxId) -> Option<i32> {
+        let slot = self.slots.lock().expect("slots lock").get(id).cloned()?;
+        let live = slot.live.lock().expect("live lock").take();
+        live.map(|l| l.pid)
+    }
+
+    async fn recover(&self) -> Result<(), RuntimeError> {
+        let dir = self.cfg.data_dir.join("sandboxes");
+        let entries = std::fs::read_dir(&dir).ctx(|| format!("read {}", dir.display()))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(id) = SandboxId::parse(&name) else { continue };
+            let sdir = entry.path();
+            let state = self.runc.state(id.as_str()).await?;
+            if !sdir.join("sandbox.json").exists() {
+                // Crashed during create, before the record was written.
+                self.runc.delete_force(id.as_str()).await?;
+                overlay::unmount(&sdir.join("bundle/rootfs"))?;
+                std::fs::remove_dir_all(&sdir).ctx(|| format!("remove {}", sdir.display()))?;
+                continue;
+            }
+            let _ = std::fs::remove_dir_all(sdir.join("checkpoint.partial"));
+            match state {
+                Some(s) if s.status == "running" => {
+                    // Running wins over a checkpoint left by a crash after restore.
+                    let _ = std::fs::remove_dir_all(sdir.join("checkpoint"));
+                    self.attach(&id, s.pid, false).await?;
+                }
+                other => {
+                    if other.is_some() {
+                        self.runc.delete_force(id.as_str()).await?;
+                    }
+                    overlay::unmount(&sdir.join("bundle/rootfs"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn create_inner(&self, id: &SandboxId, spec: &SandboxSpec, dir: &Path) -> Result<(), RuntimeError> {
+        let template_rootfs = self.templates.rootfs(&spec.template)?;
+        let (upper, work, bundle) = (dir.join("upper"), dir.join("work"), dir.join("bundle"));
+        let rootfs = bundle.join("rootfs");
+        for d in [&upper, &work, &rootfs] {
+            std::fs::create_dir_all(d).ctx(|| format!("create {}", d.display()))?;
+        }
+        // The overlay's root directory takes its owner from the upper dir: root of the sandbox.
+        let base = self.cfg.id_map.host_base;
+        std::os::unix::fs::chown(&upper, Some(base), Some(base)).ctx(|| "chown upper dir".into())?;
+        std::fs::set_permissions(&upper, std::fs::Permissions::from_mode(0o755)).ctx(|| "chmod upper dir".into())?;
+
+        let oci = build_spec(&SpecParams {
+            hostname: "sandbox",
+            env: &spec.env,
+            limits: &spec.limits,
+            id_map: self.cfg.id_map,
+            envd_host_path: &self.envd,
+            criu_config: &self.criu_config,
+            cgroups_path: PathBuf::from(format!("/stasis/{id}")),
+            nofile_limit: self.nofile_limit,
+        });
+        oci.save(bundle.join("config.json"))
+            .map_err(|e| RuntimeError::Command { what: "write config.json".into(), detail: e.to_string() })?;
+
+        let record = SandboxRecord {
+            id: id.clone(),
+            template: spec.template.clone(),
+            template_rootfs: template_rootfs.clone(),
+            envd_binary: self.envd.clone(),
+            limits: spec.limits.clone(),
+            env: spec.env.clone(),
+            created_at_ms: now_ms(),
+        };
+        write_atomic(&dir.join("sandbox.json"), &serde_json::to_vec_pretty(&record).expect("record serialises"))?;
+
+        overlay::mount_overlay(&template_rootfs, &upper, &work, &rootfs)?;
+        let pid = self.runc.run_detached(id.as_str(), &bundle).await?;
+        self.attach(id, pid, true).await
+    }
+
+    async fn remove_everything(&self, id: &SandboxId, dir: &Path) -> Result<(), RuntimeError> {
+        let pid = self.detach(id);
+        self.runc.delete_force(id.as_str()).await?;
+        if let Some(pid) = pid {
+            self.reaper.wait_gone(pid).await;
+        }
+        overlay::unmount(&dir.join("bundle/rootfs"))?;
+        let dir = dir.to_owned();
+        tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(RuntimeError::io(format!("remove {}", dir.display()), e)),
+        })
+        .await
+        .expect("remove task")
+    }
+
+    fn dump_log_tail(work: &Path, log: &str) -> String {
+        std::fs::read(work.join(log)).map(|b| last_lines(&b, 8)).unwrap_or_default()
+    }
+}
+
+/// Copy envd into `bin/stasis-envd-<hash>`: a paused sandbox's init maps that exact file, and
+/// CRIU refuses to restore if it changed, so a rebuilt envd must not overwrite it.
+fn install_envd(src: &Path, bin_dir: &Path) -> Result<PathBuf, RuntimeError> {
+    let bytes = std::fs::read(src).ctx(|| format!("read envd binary {} (build it with `cargo build -p stasis-envd`)", src.display()))?;
+    let dst = bin_dir.join(format!("stasis-envd-{}", hex::encode(&Sha256::digest(&bytes)[..8])));
+    if !dst.exists() {
+        let tmp = dst.with_extension("tmp");
+        std::fs::write(&tmp, &bytes).ctx(|| format!("write {}", tmp.display()))?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).ctx(|| "chmod envd".into())?;
+        std::fs::rename(&tmp, &dst).ctx(|| format!("rename to {}", dst.display()))?;
+    }
+    Ok(dst)
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RuntimeError> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).ctx(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).ctx(|| format!("rename to {}", path.display()))?;
+    sync::fsync_dir(path.parent().expect("has a parent"))
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    walkdir::WalkDir::new(dir).into_iter().flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
+}
+
+fn chown_tree(dir: &Path, uid: u32) -> Result<(), RuntimeError> {
+    for entry in walkdir::WalkDir::new(dir) {
+        let entry = entry.map_err(|e| RuntimeError::io(format!("walk {}", dir.display()), e.into()))?;
+        std::os::unix::fs::lchown(entry.path(), Some(uid), Some(uid)).ctx(|| format!("chown {}", entry.path().display()))?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Runtime for RuncRuntime {
+    async fn create(&self, spec: SandboxSpec) -> Result<SandboxId, RuntimeError> {
+        spec.limits.validate()?;
+        self.templates.recipe(&spec.template)?;
+        let id = SandboxId::generate();
+        let dir = self.sandbox_dir(&id);
+        let slot = self.slot(&id);
+        let _op = slot.op.write().await;
+        std::fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
+        if let Err(err) = self.create_inner(&id, &spec, &dir).await {
+            if let Err(cleanup) = self.remove_everything(&id, &dir).await {
+                tracing::error!(%id, %cleanup, "cleanup after failed create failed");
+            }
+            self.slots.lock().expect("slots lock").remove(&id);
+            return Err(err);
+        }
+        tracing::info!(%id, template = %spec.template, "sandbox created");
+        Ok(id)
+    }
+
+    async fn exec(&self, id: &SandboxId, req: ExecRequest) -> Result<ExecOutput, RuntimeError> {
+        if req.argv.is_empty() {
+            return Err(RuntimeError::InvalidRequest("exec needs a command".into()));
+        }
+        let slot = self.slot(id);
+        let _op = slot.op.try_read().map_err(|_| RuntimeError::Busy(id.clone()))?;
+        if self.live(id).is_none() {
+            self.read_record(id)?;
+            return Err(RuntimeError::NotRunning(id.clone()));
+        }
+        let env: Vec<(String, String)> = req.env.into_iter().collect();
+        let out = self
+            .runc
+            .exec(id.as_str(), &req.argv, &env, req.cwd.as_deref().unwrap_or("/"), req.user.unwrap_or((0, 0)), req.timeout)
+            .await?;
+        use std::os::unix::process::ExitStatusExt;
+        let exit_code = out.status.code().unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0));
+        Ok(ExecOutput { exit_code, stdout: out.stdout, stderr: out.stderr })
+    }
+
+    async fn pause(&self, id: &SandboxId) -> Result<(), RuntimeError> {
+        let slot = self.slot(id);
+        let _op = slot.op.try_write().map_err(|_| RuntimeError::Busy(id.clone()))?;
+        let record = self.read_record(id)?;
+        let dir = self.sandbox_dir(id);
+        match self.status_of(id) {
+            SandboxStatus::Running => {}
+            SandboxStatus::Paused => return Err(RuntimeError::AlreadyPaused(id.clone())),
+            SandboxStatus::Stopped => return Err(RuntimeError::NotRunning(id.clone())),
+        }
+        let partial = dir.join("checkpoint.partial");
+        let _ = std::fs::remove_dir_all(&partial);
+        let (images, work) = (partial.join("images"), partial.join("work"));
+        for d in [&images, &work] {
+            std::fs::create_dir_all(d).ctx(|| format!("create {}", d.display()))?;
+        }
+        if let Err(err) = self.runc.checkpoint(id.as_str(), &images, &work).await {
+            let detail = format!("{err}; criu: {}", Self::dump_log_tail(&work, "dump.log"));
+            let _ = std::fs::remove_dir_all(&partial);
+            return Err(RuntimeError::CheckpointFailed { id: id.clone(), detail });
+        }
+        // From here the processes are gone: the images are the sandbox.
+        let pid = self.detach(id);
+        self.runc.delete_force(id.as_str()).await?;
+        if let Some(pid) = pid {
+            self.reaper.wait_gone(pid).await;
+        }
+        let manifest = CheckpointManifest {
+            sandbox_id: id.clone(),
+            template: record.template.clone(),
+            template_rootfs: record.template_rootfs.clone(),
+            envd_binary: record.envd_binary.clone(),
+            limits: record.limits.clone(),
+            id_map: self.cfg.id_map,
+            paused_at_ms: now_ms(),
+            image_bytes: dir_size(&images),
+        };
+        let base = self.cfg.id_map.host_base;
+        let upper = dir.join("upper");
+        let finish = {
+            let (partial, dir) = (partial.clone(), dir.clone());
+            tokio::task::spawn_blocking(move || -> Result<(), RuntimeError> {
+                std::fs::write(partial.join("manifest.json"), manifest.to_bytes()).ctx(|| "write manifest".into())?;
+                // The restored init runs as the mapped root and must be able to read the images.
+                chown_tree(&partial.join("images"), base)?;
+                sync::fsync_tree(&partial)?;
+                sync::syncfs(&upper)?;
+                std::fs::rename(&partial, dir.join("checkpoint")).ctx(|| "rename checkpoint into place".into())?;
+                sync::fsync_dir(&dir)
+            })
+            .await
+            .expect("pause finish task")
+        };
+        if let Err(err) = finish {
+            // The processes are gone and the images are not durable: nothing to roll back to.
+            tracing::error!(%id, %err, "checkpoint taken but not persisted");
+            return Err(RuntimeError::CheckpointFailed { id: id.clone(), detail: format!("{err} (sandbox lost its memory state)") });
+        }
+        overlay::unmount(&dir.join("bundle/rootfs"))?;
+        tracing::info!(%id, "sandbox paused");
+        Ok(())
+    }
+
+    async fn resume(&self, id: &SandboxId) -> Result<(), RuntimeError> {
+        let slot = self.slot(id);
+        let _op = slot.op.try_write().map_err(|_| RuntimeError::Busy(id.clone()))?;
+        let record = self.read_record(id)?;
+        match self.status_of(id) {
+            SandboxStatus::Paused => {}
+            _ => return Err(RuntimeError::NotPaused(id.clone())),
+        }
+        let dir = self.sandbox_dir(id);
+        let manifest = CheckpointManifest::load(&dir.join("checkpoint/manifest.json"))?;
+        if manifest.sandbox_id != *id || !manifest.template_rootfs.exists() || !manifest.envd_binary.exists() {
+            return Err(RuntimeError::BadManifest {
+                path: dir.join("checkpoint/manifest.json"),
+                detail: "it names another sandbox, or its template or envd binary is gone".into(),
+            });
+        }
+        let rootfs = dir.join("bundle/rootfs");
+        if !overlay::is_mountpoint(&rootfs)? {
+            overlay::mount_overlay(&record.template_rootfs, &dir.join("upper"), &dir.join("work"), &rootfs)?;
+        }
+        let work = dir.join("restore-work");
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work).ctx(|| format!("create {}", work.display()))?;
+        let images = dir.join("checkpoint/images");
+        let pid = match self.runc.restore(id.as_str(), &dir.join("bundle"), &images, &work).await {
+            Ok(pid) => pid,
+            Err(err) => {
+                let detail = format!("{err}; criu: {}", Self::dump_log_tail(&work, "restore.log"));
+                let _ = self.runc.delete_force(id.as_str()).await;
+                let _ = overlay::unmount(&rootfs);
+                return Err(RuntimeError::RestoreFailed { id: id.clone(), detail });
+            }
+        };
+        self.attach(id, pid, true).await?;
+        let checkpoint = dir.join("checkpoint");
+        tokio::task::spawn_blocking(move || {
+            let _ = std::fs::remove_dir_all(&work);
+            std::fs::remove_dir_all(&checkpoint)
+        })
+        .await
+        .expect("cleanup task")
+        .ctx(|| "remove the used checkpoint".into())?;
+        tracing::info!(%id, "sandbox resumed");
+        Ok(())
+    }
+
+    async fn kill(&self, id: &SandboxId) -> Result<(), RuntimeError> {
+        let slot = self.slot(id);
+        let _op = slot.op.try_write().map_err(|_| RuntimeError::Busy(id.clone()))?;
+        let dir = self.sandbox_dir(id);
+        if !dir.exists() && self.runc.state(id.as_str()).await?.is_none() {
+            self.slots.lock().expect("slots lock").remove(id);
+            return Err(RuntimeError::NotFound(id.clone()));
+        }
+        self.remove_everything(id, &dir).await?;
+        self.slots.lock().expect("slots lock").remove(id);
+        tracing::info!(%id, "sandbox killed");
+        Ok(())
+    }
+
+    async fn connect(&self, id: &SandboxId, port: u16) -> Result<TcpStream, RuntimeError> {
+        let Some(live) = self.live(id) else {
+            self.read_record(id)?;
+            return Err(RuntimeError::NotRunning(id.clone()));
+        };
+        match live.netns.connect(port, Duration::from_secs(5)).await {
+            Ok(s) => Ok(s),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(RuntimeError::PortNotOpen(id.clone(), port)),
+            Err(e) => Err(RuntimeError::io(format!("connect to port {port} in sandbox {id}"), e)),
+        }
+    }
+
+    async fn info(&self, id: &SandboxId) -> Result<SandboxInfo, RuntimeError> {
+        let record = self.read_record(id)?;
+        Ok(SandboxInfo { id: id.clone(), template: record.template, limits: record.limits, status: self.status_of(id) })
+    }
+
+    async fn list(&self) -> Result<Vec<SandboxInfo>, RuntimeError> {
+        let dir = self.cfg.data_dir.join("sandboxes");
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&dir).ctx(|| format!("read {}", dir.display()))?.flatten() {
+            let Ok(id) = SandboxId::parse(&entry.file_name().to_string_lossy()) else { continue };
+            match self.info(&id).await {
+                Ok(info) => out.push(info),
+                Err(RuntimeError::NotFound(_)) => {} // being created or removed right now
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+}

@@ -1,0 +1,72 @@
+//! `stasis`: parses the command line and wires the libraries together; no logic of its own.
+
+mod config;
+mod demo;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use config::Config;
+use stasis_runtime::RuncRuntime;
+
+#[derive(Parser)]
+#[command(name = "stasis", version, about = "Self-hosted sandboxes that pause and resume with their whole memory")]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build or list templates.
+    Template {
+        #[command(subcommand)]
+        command: TemplateCommand,
+    },
+    /// Create a sandbox, run a counter in it, pause, resume and kill it, printing what happens.
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum TemplateCommand {
+    /// Build templates whose current recipe is not built yet (all built-in ones by default).
+    Build { names: Vec<String> },
+    /// List templates and whether they are built.
+    List,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("STASIS_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt_config = cli.config.runtime_config()?;
+    match cli.command {
+        Command::Template { command: TemplateCommand::Build { names } } => {
+            let store = stasis_runtime::TemplateStore::new(rt_config.templates_dir.clone(), rt_config.id_map, rt_config.debian_mirror.clone());
+            let names = if names.is_empty() { store.names().into_iter().map(String::from).collect() } else { names };
+            for name in names {
+                let store = store.clone();
+                let path = tokio::task::spawn_blocking(move || store.build(&name, &|line| eprintln!("{line}")))
+                    .await?
+                    .context("template build failed")?;
+                println!("{}", path.display());
+            }
+        }
+        Command::Template { command: TemplateCommand::List } => {
+            let store = stasis_runtime::TemplateStore::new(rt_config.templates_dir.clone(), rt_config.id_map, rt_config.debian_mirror.clone());
+            for name in store.names() {
+                let recipe = store.recipe(name)?;
+                println!("{name}\t{}\t{}", recipe.hash(), if store.is_built(name) { "built" } else { "not built" });
+            }
+        }
+        Command::Demo => {
+            let rt = RuncRuntime::new(rt_config).await.context("open the runtime")?;
+            demo::run(&rt).await?;
+        }
+    }
+    Ok(())
+}
