@@ -54,9 +54,9 @@ pub fn sample(state: &AppState) -> Metrics {
     *last = now;
     let (disk_total, disk_used) = match nix::sys::statvfs::statvfs("/") {
         Ok(s) => {
-            let frag = s.fragment_size() as u64;
-            let total = s.blocks() as u64 * frag;
-            (total, total.saturating_sub(s.blocks_free() as u64 * frag))
+            let frag = s.fragment_size();
+            let total = s.blocks() * frag;
+            (total, total.saturating_sub(s.blocks_free() * frag))
         }
         Err(_) => (0, 0),
     };

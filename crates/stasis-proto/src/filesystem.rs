@@ -130,6 +130,8 @@ pub struct FilesystemEvent {
 pub struct Empty {}
 
 /// `WatchDirResponse`: a oneof of `start`, `filesystem` and `keepalive`.
+// Short-lived wire messages: boxing the event would only add an allocation per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum WatchDirResponse {
