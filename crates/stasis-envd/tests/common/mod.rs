@@ -76,9 +76,14 @@ impl Envd {
     /// Start envd with extra flags; an `--access-token` flag is remembered for requests.
     pub async fn start_with(extra: &[&str]) -> Self {
         ensure_test_user();
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_stasis-envd"))
-            .args(["--addr", "127.0.0.1", "--port", &port.to_string(), "--log", "off", "--default-user", TEST_USER])
+        let fixed = extra.windows(2).find(|w| w[0] == "--port").map(|w| w[1].parse::<u16>().expect("port"));
+        let port = fixed.unwrap_or_else(free_port);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_stasis-envd"));
+        cmd.args(["--addr", "127.0.0.1", "--log", "off", "--default-user", TEST_USER]);
+        if fixed.is_none() {
+            cmd.args(["--port", &port.to_string()]);
+        }
+        let child = cmd
             .args(extra)
             .env_remove("STASIS_ENVD_ACCESS_TOKEN")
             .spawn()
