@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Run the whole test suite: installs what is missing (scripts/setup.sh), builds the templates the
+# tests use (reusing a build from an earlier run when its recipe is unchanged), runs clippy and
+# every test, as root, against real runc and CRIU.
+#
+#   sudo scripts/test.sh
+set -Eeuo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+require_root
+scripts/setup.sh
+require_cargo
+
+say "building (debug, all targets)"
+cargo build --locked --workspace --all-targets
+
+say "building default templates (reused when unchanged)"
+export STASIS_TEMPLATES_DIR=${STASIS_TEMPLATES_DIR:-/var/lib/stasis/templates}
+target/debug/stasis --data-dir /var/lib/stasis template build
+
+say "clippy"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+say "tests"
+export STASIS_TEST_DATA_DIR=${STASIS_TEST_DATA_DIR:-/var/lib/stasis-test}
+cargo test --locked --workspace -- --test-threads "$(nproc)"
