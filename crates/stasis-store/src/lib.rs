@@ -5,6 +5,9 @@
 //! ([`stasis_types::can_transition`]), so two concurrent operations on one sandbox can never both
 //! win. Times are stored as Unix milliseconds and maps as JSON text, so the schema ports to
 //! PostgreSQL unchanged.
+//!
+//! [`SqliteStore`] is the embedded default; [`MemoryStore`] is the fake for the control plane's
+//! tests. One behaviour suite runs against both; the README lists the semantics callers rely on.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -148,13 +148,8 @@ impl Store for MemoryStore {
 
     async fn retention_due(&self, created_before: DateTime<Utc>) -> Result<Vec<SandboxRecord>, StoreError> {
         let cutoff = common::truncate_ms(created_before);
-        let mut items: Vec<SandboxRecord> = self
-            .lock()
-            .live
-            .values()
-            .filter(|r| r.state == SandboxState::Paused && r.created_at < cutoff)
-            .cloned()
-            .collect();
+        let mut items: Vec<SandboxRecord> =
+            self.lock().live.values().filter(|r| r.state == SandboxState::Paused && r.created_at < cutoff).cloned().collect();
         items.sort_by(common::created_order);
         Ok(items)
     }

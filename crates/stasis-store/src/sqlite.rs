@@ -223,8 +223,7 @@ fn push_filters(b: &mut QueryBuilder<'_, Sqlite>, query: &ListQuery, after: Opti
         b.push(")");
     }
     if let Some(after) = after {
-        // Spelled out rather than the row-value `(created_at, id) > (?, ?)`, which older
-        // SQLite lacks; both forms are standard and PostgreSQL takes either.
+        // `(created_at, id) > (?, ?)`, spelled out: strictly after the last item returned.
         b.push(" AND (created_at > ")
             .push_bind(after.created_ms)
             .push(" OR (created_at = ")
@@ -240,9 +239,7 @@ impl Store for SqliteStore {
     async fn insert(&self, r: &SandboxRecord) -> Result<(), StoreError> {
         common::validate_record(r)?;
         let network = r.network.as_ref().map(|n| to_json("network", n)).transpose()?;
-        let sql = format!(
-            "INSERT INTO sandboxes ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        );
+        let sql = format!("INSERT INTO sandboxes ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         let result = sqlx::query(&sql)
             .bind(&r.id)
             .bind(&r.owner)
@@ -425,11 +422,9 @@ impl Store for SqliteStore {
 
     async fn usage(&self, owner: Option<&str>) -> Result<Vec<UsageRow>, StoreError> {
         let filter = if owner.is_some() { " WHERE owner = ?" } else { "" };
-        let live_sql =
-            format!("SELECT id, owner, state, running_ms, paused_ms, cpu_count, memory_mb, created_at FROM sandboxes{filter}");
-        let history_sql = format!(
-            "SELECT id, owner, running_ms, paused_ms, cpu_count, memory_mb, created_at, deleted_at FROM usage_history{filter}"
-        );
+        let live_sql = format!("SELECT id, owner, state, running_ms, paused_ms, cpu_count, memory_mb, created_at FROM sandboxes{filter}");
+        let history_sql =
+            format!("SELECT id, owner, running_ms, paused_ms, cpu_count, memory_mb, created_at, deleted_at FROM usage_history{filter}");
         // One read transaction, so that a sandbox deleted meanwhile is counted exactly once.
         let mut tx = self.pool.begin().await.map_err(|e| db_error("reading usage", e))?;
         let (mut live_query, mut history_query) = (sqlx::query(&live_sql), sqlx::query(&history_sql));
@@ -440,8 +435,147 @@ impl Store for SqliteStore {
         let live = live_query.fetch_all(&mut *tx).await.map_err(|e| db_error("reading usage", e))?;
         let history = history_query.fetch_all(&mut *tx).await.map_err(|e| db_error("reading usage history", e))?;
         tx.commit().await.map_err(|e| db_error("reading usage", e))?;
-        let mut rows = live.iter().map(usage_from_live_row).chain(history.iter().map(usage_from_history_row)).collect::<Result<Vec<_>, _>>()?;
+        let mut rows =
+            live.iter().map(usage_from_live_row).chain(history.iter().map(usage_from_history_row)).collect::<Result<Vec<_>, _>>()?;
         common::sort_usage(&mut rows);
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryStore;
+    use std::collections::BTreeMap;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> Self {
+            let path = std::env::temp_dir().join(format!("stasis-store-unit-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).unwrap();
+            TempDir(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn t(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(1_764_300_000_000 + ms).unwrap()
+    }
+
+    fn record(id: &str, created: i64) -> SandboxRecord {
+        SandboxRecord {
+            id: id.to_owned(),
+            owner: "owner".to_owned(),
+            template: "base".to_owned(),
+            alias: None,
+            state: SandboxState::Running,
+            cpu_count: 1,
+            memory_mb: 256,
+            disk_size_mb: 1024,
+            metadata: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
+            env_vars: BTreeMap::new(),
+            envd_access_token: "secret".to_owned(),
+            envd_version: "0.2.0".to_owned(),
+            on_timeout: OnTimeout::Kill,
+            auto_pause_memory: true,
+            auto_resume: false,
+            allow_internet_access: Some(true),
+            network: None,
+            created_at: t(created),
+            started_at: t(created),
+            end_at: t(created + 1000),
+            state_since: t(created),
+            running_ms: 0,
+            paused_ms: 0,
+        }
+    }
+
+    async fn scalar(store: &SqliteStore, sql: &str) -> String {
+        let row = sqlx::query(sql).fetch_one(&store.pool).await.unwrap();
+        row.try_get::<String, _>(0).or_else(|_| row.try_get::<i64, _>(0).map(|n| n.to_string())).unwrap()
+    }
+
+    /// Applies the same operations to `store` and to the fake.
+    async fn history(store: &dyn Store) {
+        for i in 0..5 {
+            store.insert(&record(&format!("sbx-{i}"), i)).await.unwrap();
+        }
+        let pause = Changes { add_running_ms: 1500, ..Changes::default() };
+        store.transition("sbx-1", SandboxState::Running, SandboxState::Pausing, pause, t(100)).await.unwrap();
+        store.transition("sbx-1", SandboxState::Pausing, SandboxState::Paused, Changes::default(), t(200)).await.unwrap();
+        store.transition("sbx-2", SandboxState::Running, SandboxState::Killing, Changes::default(), t(300)).await.unwrap();
+        store.delete("sbx-2", t(301)).await.unwrap();
+        store.set_end_at("sbx-3", SandboxState::Running, t(9_999)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn data_survives_reopening_and_migrations_run_once() {
+        let dir = TempDir::new("reopen");
+        let path = dir.0.join("stasis.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        history(&store).await;
+        let tables = scalar(&store, "SELECT COUNT(*) FROM sqlite_master").await;
+        store.close().await;
+        drop(store);
+
+        let fake = MemoryStore::new();
+        history(&fake).await;
+
+        // Reopening runs the migrator again: it must find everything applied and change nothing.
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(scalar(&store, "SELECT COUNT(*) FROM _sqlx_migrations").await, MIGRATOR.iter().count().to_string());
+        assert_eq!(scalar(&store, "SELECT COUNT(*) FROM sqlite_master").await, tables);
+        MIGRATOR.run(&store.pool).await.unwrap();
+        assert_eq!(scalar(&store, "SELECT COUNT(*) FROM _sqlx_migrations").await, MIGRATOR.iter().count().to_string());
+
+        assert_eq!(store.all().await.unwrap(), fake.all().await.unwrap());
+        assert_eq!(store.usage(None).await.unwrap(), fake.usage(None).await.unwrap());
+        let paused = store.get("sbx-1").await.unwrap().unwrap();
+        assert_eq!((paused.state, paused.running_ms, paused.state_since), (SandboxState::Paused, 1500, t(200)));
+        assert_eq!(store.get("sbx-2").await.unwrap(), None);
+        assert_eq!(store.usage(None).await.unwrap().iter().filter(|u| u.deleted_at.is_some()).count(), 1);
+    }
+
+    #[tokio::test]
+    async fn file_is_private_durable_and_waits_for_locks() {
+        let dir = TempDir::new("pragmas");
+        let path = dir.0.join("new.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(scalar(&store, "PRAGMA journal_mode").await, "wal");
+        // 2 = FULL: the WAL is synced at every commit.
+        assert_eq!(scalar(&store, "PRAGMA synchronous").await, "2");
+        assert_eq!(scalar(&store, "PRAGMA foreign_keys").await, "1");
+        assert_eq!(scalar(&store, "PRAGMA busy_timeout").await, BUSY_TIMEOUT.as_millis().to_string());
+        store.insert(&record("sbx-1", 0)).await.unwrap();
+        let wal = dir.0.join("new.db-wal");
+        assert_eq!(std::fs::metadata(&wal).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[tokio::test]
+    async fn open_reports_unusable_paths() {
+        let dir = TempDir::new("bad");
+        let missing_parent = dir.0.join("no-such-dir").join("x.db");
+        assert!(matches!(SqliteStore::open(&missing_parent).await, Err(StoreError::Database(m)) if m.contains("no-such-dir")));
+        let not_a_db = dir.0.join("garbage.db");
+        std::fs::write(&not_a_db, vec![0x5a; 8192]).unwrap();
+        assert!(matches!(SqliteStore::open(&not_a_db).await, Err(StoreError::Database(_))));
+    }
+
+    #[tokio::test]
+    async fn in_memory_store_keeps_its_data_across_queries() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        store.insert(&record("sbx-1", 0)).await.unwrap();
+        let clone = store.clone();
+        assert_eq!(clone.get("sbx-1").await.unwrap(), Some(record("sbx-1", 0)));
     }
 }

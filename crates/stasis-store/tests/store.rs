@@ -19,11 +19,7 @@ struct TempDir(PathBuf);
 impl TempDir {
     fn new() -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "stasis-store-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
+        let path = std::env::temp_dir().join(format!("stasis-store-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).unwrap();
         TempDir(path)
@@ -220,13 +216,12 @@ async fn transition_matrix(store: Arc<dyn Store>) {
     // Forbidden and stale at once: the actual state is still reported.
     assert_conflict(store.transition("sbx-plain", Killing, Running, Changes::default(), now).await, Killing, Pausing, Running);
     // Unknown ids are NotFound, whether or not the transition is allowed.
-    assert!(matches!(store.transition("nope", Running, Pausing, Changes::default(), now).await, Err(StoreError::NotFound(id)) if id == "nope"));
+    assert!(
+        matches!(store.transition("nope", Running, Pausing, Changes::default(), now).await, Err(StoreError::NotFound(id)) if id == "nope")
+    );
     assert!(matches!(store.transition("nope", Killing, Running, Changes::default(), now).await, Err(StoreError::NotFound(_))));
     // Durations may be corrected downwards.
-    let after = store
-        .transition("sbx-plain", Pausing, Running, Changes { add_running_ms: -34, ..Changes::default() }, now)
-        .await
-        .unwrap();
+    let after = store.transition("sbx-plain", Pausing, Running, Changes { add_running_ms: -34, ..Changes::default() }, now).await.unwrap();
     assert_eq!(after.running_ms, 1200);
 }
 
@@ -355,7 +350,10 @@ async fn pagination(store: Arc<dyn Store>) {
     assert_eq!(next.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["sbx-b", "sbx-c"]);
 
     let all = store.all().await.unwrap();
-    assert_eq!(all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["sbx-d", "sbx-b", "sbx-c", "sbx-h", "sbx-other", "sbx-e", "sbx-f", "sbx-g"]);
+    assert_eq!(
+        all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["sbx-d", "sbx-b", "sbx-c", "sbx-h", "sbx-other", "sbx-e", "sbx-f", "sbx-g"]
+    );
 }
 
 async fn metadata_filter(store: Arc<dyn Store>) {
@@ -382,10 +380,8 @@ async fn metadata_filter(store: Arc<dyn Store>) {
     }
 
     // Every pair must match.
-    let prod = ListQuery {
-        metadata: BTreeMap::from([("team".to_owned(), "blue".to_owned()), ("env".to_owned(), "prod".to_owned())]),
-        ..query(2)
-    };
+    let prod =
+        ListQuery { metadata: BTreeMap::from([("team".to_owned(), "blue".to_owned()), ("env".to_owned(), "prod".to_owned())]), ..query(2) };
     assert_eq!(page_through(&*store, prod).await, ["sbx-007", "sbx-087", "sbx-167", "sbx-247"]);
     let wrong_value = ListQuery { metadata: BTreeMap::from([("team".to_owned(), "red".to_owned())]), ..query(3) };
     assert!(page_through(&*store, wrong_value).await.is_empty());
@@ -455,10 +451,7 @@ async fn usage(store: Arc<dyn Store>) {
     store.insert(&SandboxRecord { state: Paused, cpu_count: 8, memory_mb: 8192, ..record("sbx-a2", "owner-a", 2) }).await.unwrap();
     store.insert(&record("sbx-b1", "owner-b", 0)).await.unwrap();
     store.insert(&record("sbx-a0", "owner-a", 0)).await.unwrap();
-    let stopped = store
-        .transition("sbx-a0", Running, Killing, Changes { add_running_ms: 766, ..Changes::default() }, t(10))
-        .await
-        .unwrap();
+    let stopped = store.transition("sbx-a0", Running, Killing, Changes { add_running_ms: 766, ..Changes::default() }, t(10)).await.unwrap();
     assert_eq!(stopped.running_ms, 2000);
     store.delete("sbx-a0", t(11)).await.unwrap();
 
