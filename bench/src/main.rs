@@ -11,7 +11,7 @@ mod workload;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use stasis_runtime::{Limits, Runtime, RuncRuntime, RuntimeConfig, SandboxSpec};
+use stasis_runtime::{Limits, Runtime, RuncRuntime, RuntimeConfig, SandboxId, SandboxSpec};
 use stats::Samples;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -59,7 +59,8 @@ async fn main() -> anyhow::Result<()> {
     let (mut ours, mut base) = (Samples::default(), Samples::default());
     for _ in 0..runs {
         let t = Instant::now();
-        let id = rt.create(spec(512)).await?;
+        let id = SandboxId::generate();
+    rt.create(&id, spec(512)).await?;
         ours.push(t.elapsed());
         base.push(baseline::create(&cfg, &id).await?);
         rt.kill(&id).await?;
@@ -68,8 +69,10 @@ async fn main() -> anyhow::Result<()> {
 
     for &mib in &sizes {
         eprintln!("measuring {mib} MiB ...");
-        let ours_id = rt.create(spec(mib + 384)).await?;
-        let base_id = rt.create(spec(mib + 384)).await?;
+        let ours_id = SandboxId::generate();
+    rt.create(&ours_id, spec(mib + 384)).await?;
+        let base_id = SandboxId::generate();
+    rt.create(&base_id, spec(mib + 384)).await?;
         for id in [&ours_id, &base_id] {
             workload::start(&rt, id, mib).await?;
         }

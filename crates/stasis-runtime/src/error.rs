@@ -7,6 +7,8 @@ use std::path::PathBuf;
 pub enum RuntimeError {
     #[error("sandbox {0} not found")]
     NotFound(SandboxId),
+    #[error("sandbox {0} already exists")]
+    AlreadyExists(SandboxId),
     #[error("sandbox id {0:?} is not valid: {1}")]
     InvalidId(String, &'static str),
     #[error("sandbox {0} is already paused")]

@@ -4,7 +4,9 @@
 //! [`Runtime`] and keeps its own records. The runc+CRIU implementation keeps just enough on disk
 //! (one directory per sandbox) to find its sandboxes again after a restart ([`Runtime::list`]).
 
+mod cgroup;
 mod error;
+pub mod fake;
 mod id;
 mod manifest;
 mod netns;
@@ -22,5 +24,5 @@ pub use error::RuntimeError;
 pub use id::SandboxId;
 pub use manifest::{CheckpointManifest, MANIFEST_VERSION};
 pub use runc_runtime::{RuncRuntime, RuntimeConfig};
-pub use runtime::{ExecOutput, ExecRequest, Limits, Runtime, SandboxInfo, SandboxSpec, SandboxStatus};
+pub use runtime::{ExecOutput, ExecRequest, Limits, Runtime, SandboxInfo, SandboxSpec, SandboxStats, SandboxStatus};
 pub use template::{TemplateRecipe, TemplateStore};

@@ -13,7 +13,7 @@ use crate::netns::NetNs;
 use crate::oci::{build_spec, IdMap, SpecParams};
 use crate::reaper::Reaper;
 use crate::runc::{last_lines, Runc};
-use crate::runtime::{ExecOutput, ExecRequest, Limits, Runtime, SandboxInfo, SandboxSpec, SandboxStatus};
+use crate::runtime::{ExecOutput, ExecRequest, Limits, Runtime, SandboxInfo, SandboxSpec, SandboxStats, SandboxStatus};
 use crate::template::TemplateStore;
 use crate::{overlay, sync, RuntimeError, SandboxId};
 use async_trait::async_trait;
@@ -342,23 +342,43 @@ fn chown_tree(dir: &Path, uid: u32) -> Result<(), RuntimeError> {
 
 #[async_trait]
 impl Runtime for RuncRuntime {
-    async fn create(&self, spec: SandboxSpec) -> Result<SandboxId, RuntimeError> {
+    async fn create(&self, id: &SandboxId, spec: SandboxSpec) -> Result<(), RuntimeError> {
         spec.limits.validate()?;
         self.templates.recipe(&spec.template)?;
-        let id = SandboxId::generate();
-        let dir = self.sandbox_dir(&id);
-        let slot = self.slot(&id);
-        let _op = slot.op.write().await;
-        std::fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
-        if let Err(err) = self.create_inner(&id, &spec, &dir).await {
-            if let Err(cleanup) = self.remove_everything(&id, &dir).await {
+        let dir = self.sandbox_dir(id);
+        let slot = self.slot(id);
+        let _op = slot.op.try_write().map_err(|_| RuntimeError::Busy(id.clone()))?;
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(RuntimeError::AlreadyExists(id.clone())),
+            Err(e) => return Err(RuntimeError::io(format!("create {}", dir.display()), e)),
+        }
+        if let Err(err) = self.create_inner(id, &spec, &dir).await {
+            if let Err(cleanup) = self.remove_everything(id, &dir).await {
                 tracing::error!(%id, %cleanup, "cleanup after failed create failed");
             }
-            self.slots.lock().expect("slots lock").remove(&id);
+            self.slots.lock().expect("slots lock").remove(id);
             return Err(err);
         }
         tracing::info!(%id, template = %spec.template, "sandbox created");
-        Ok(id)
+        Ok(())
+    }
+
+    async fn stats(&self, id: &SandboxId) -> Result<SandboxStats, RuntimeError> {
+        if self.live(id).is_none() {
+            self.read_record(id)?;
+            return Err(RuntimeError::NotRunning(id.clone()));
+        }
+        let upper = self.sandbox_dir(id).join("upper");
+        let cg = crate::cgroup::CgroupStats::read(&format!("stasis/{id}"));
+        let disk = tokio::task::spawn_blocking(move || dir_size(&upper)).await.expect("disk usage task");
+        Ok(SandboxStats {
+            cpu_usage_ns: cg.cpu_usage_ns,
+            memory_used_bytes: cg.memory_used_bytes,
+            memory_cache_bytes: cg.memory_cache_bytes,
+            memory_limit_bytes: cg.memory_limit_bytes,
+            disk_used_bytes: disk,
+        })
     }
 
     async fn exec(&self, id: &SandboxId, req: ExecRequest) -> Result<ExecOutput, RuntimeError> {

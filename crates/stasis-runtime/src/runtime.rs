@@ -61,6 +61,17 @@ pub enum SandboxStatus {
     Stopped,
 }
 
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxStats {
+    /// CPU time used since the sandbox (or its latest resume) started, in nanoseconds.
+    pub cpu_usage_ns: u64,
+    pub memory_used_bytes: u64,
+    pub memory_cache_bytes: u64,
+    pub memory_limit_bytes: u64,
+    /// Bytes in the sandbox's own layer of the file system.
+    pub disk_used_bytes: u64,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SandboxInfo {
     pub id: SandboxId,
@@ -108,8 +119,9 @@ impl ExecOutput {
 
 #[async_trait]
 pub trait Runtime: Send + Sync {
-    /// Start a new sandbox from a built template; returns once its init is running.
-    async fn create(&self, spec: SandboxSpec) -> Result<SandboxId, RuntimeError>;
+    /// Start a new sandbox with the caller's id (the control plane records it first, so a crash
+    /// mid-create can be reconciled); returns once its init is running.
+    async fn create(&self, id: &SandboxId, spec: SandboxSpec) -> Result<(), RuntimeError>;
 
     /// Run a command inside a running sandbox and wait for it.
     async fn exec(&self, id: &SandboxId, req: ExecRequest) -> Result<ExecOutput, RuntimeError>;
@@ -127,6 +139,9 @@ pub trait Runtime: Send + Sync {
     async fn connect(&self, id: &SandboxId, port: u16) -> Result<TcpStream, RuntimeError>;
 
     async fn info(&self, id: &SandboxId) -> Result<SandboxInfo, RuntimeError>;
+
+    /// Resource usage of a running sandbox, from its cgroup.
+    async fn stats(&self, id: &SandboxId) -> Result<SandboxStats, RuntimeError>;
 
     /// Every sandbox this runtime holds, running or paused (used to reconcile after a restart).
     async fn list(&self) -> Result<Vec<SandboxInfo>, RuntimeError>;

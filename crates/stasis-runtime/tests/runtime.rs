@@ -162,7 +162,8 @@ fn checkpoint_bytes(id: &SandboxId) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_processes_sockets_and_files_survive_pause_and_resume() {
     let rt = runtime().await;
-    let id = rt.create(spec(512)).await.unwrap();
+    let id = SandboxId::generate();
+    rt.create(&id, spec(512)).await.unwrap();
     spawn_python(&rt, &id, &worker(100, 7000, "/root/counter.log")).await;
     let mut before = ask(&rt, &id, 7000).await;
     while before.count < 25 {
@@ -196,7 +197,8 @@ async fn memory_processes_sockets_and_files_survive_pause_and_resume() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_cycles_lose_nothing() {
     let rt = runtime().await;
-    let id = rt.create(spec(256)).await.unwrap();
+    let id = SandboxId::generate();
+    rt.create(&id, spec(256)).await.unwrap();
     spawn_python(&rt, &id, &worker(8, 7001, "/tmp/counter.log")).await;
     let mut last = ask(&rt, &id, 7001).await;
     for cycle in 1..=20 {
@@ -219,7 +221,8 @@ async fn five_sandboxes_pause_and_resume_concurrently() {
     let rt = runtime().await;
     let mut ids = Vec::new();
     for i in 0..5u16 {
-        let id = rt.create(spec(128)).await.unwrap();
+        let id = SandboxId::generate();
+    rt.create(&id, spec(128)).await.unwrap();
         spawn_python(&rt, &id, &worker(4, 7100 + i, "/tmp/counter.log")).await;
         ids.push((id, 7100 + i));
     }
@@ -245,8 +248,10 @@ async fn five_sandboxes_pause_and_resume_concurrently() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_leaves_nothing_behind_from_running_or_paused() {
     let rt = runtime().await;
-    let running = rt.create(spec(128)).await.unwrap();
-    let paused = rt.create(spec(128)).await.unwrap();
+    let running = SandboxId::generate();
+    rt.create(&running, spec(128)).await.unwrap();
+    let paused = SandboxId::generate();
+    rt.create(&paused, spec(128)).await.unwrap();
     run(&rt, &paused, "echo data > /root/file").await;
     rt.pause(&paused).await.unwrap();
     assert!(!leftovers(&running).is_empty(), "a running sandbox has a mount, cgroup, process and directory");
@@ -260,14 +265,18 @@ async fn kill_leaves_nothing_behind_from_running_or_paused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_operations_get_typed_errors() {
     let rt = runtime().await;
-    let err = rt.create(SandboxSpec { template: "no-such-template".into(), ..spec(128) }).await.unwrap_err();
+    let err = rt.create(&SandboxId::generate(), SandboxSpec { template: "no-such-template".into(), ..spec(128) }).await.unwrap_err();
     assert!(matches!(err, RuntimeError::UnknownTemplate(..)), "{err}");
     assert!(err.to_string().contains("base"), "lists the known templates: {err}");
-    let err = rt.create(spec(1)).await.unwrap_err();
+    let err = rt.create(&SandboxId::generate(), spec(1)).await.unwrap_err();
     assert!(matches!(err, RuntimeError::InvalidRequest(_)), "{err}");
 
-    let id = rt.create(spec(128)).await.unwrap();
+    let id = SandboxId::generate();
+    rt.create(&id, spec(128)).await.unwrap();
+    assert!(matches!(rt.create(&id, spec(128)).await, Err(RuntimeError::AlreadyExists(_))));
     assert!(matches!(rt.resume(&id).await, Err(RuntimeError::NotPaused(_))));
+    let stats = rt.stats(&id).await.unwrap();
+    assert!(stats.memory_used_bytes > 0 && stats.memory_limit_bytes == 128 << 20, "{stats:?}");
     assert!(matches!(rt.connect(&id, 9).await, Err(RuntimeError::PortNotOpen(_, 9))));
     assert!(matches!(rt.exec(&id, ExecRequest::new(Vec::<String>::new())).await, Err(RuntimeError::InvalidRequest(_))));
     rt.pause(&id).await.unwrap();
@@ -283,7 +292,8 @@ async fn wrong_operations_get_typed_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn root_inside_is_unprivileged_outside_and_sudo_works() {
     let rt = runtime().await;
-    let id = rt.create(spec(128)).await.unwrap();
+    let id = SandboxId::generate();
+    rt.create(&id, spec(128)).await.unwrap();
     assert_eq!(run(&rt, &id, "id -u").await.trim(), "0");
     let mut as_user = sh("id -un; sudo -n id -u");
     as_user.user = Some((1000, 1000));

@@ -39,6 +39,14 @@ impl SandboxState {
         }
     }
 
+    /// `running` or `paused`, as E2B names them.
+    pub fn public_name(self) -> &'static str {
+        match self.public() {
+            PublicState::Running => "running",
+            PublicState::Paused => "paused",
+        }
+    }
+
     /// A state in which an operation is under way; others answer 409 meanwhile.
     pub fn is_transitional(self) -> bool {
         matches!(self, SandboxState::Creating | SandboxState::Pausing | SandboxState::Resuming | SandboxState::Killing)

@@ -1,21 +1,70 @@
 //! The one place configuration is read: flags, with environment variables as fallbacks.
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::Args;
+use stasis_api::TlsFiles;
+use stasis_lifecycle::LifecycleConfig;
 use stasis_runtime::RuntimeConfig;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Args, Debug)]
 pub struct Config {
-    /// Where templates, sandboxes and checkpoints live.
+    /// Where templates, sandboxes, checkpoints and the database live.
     #[arg(long, env = "STASIS_DATA_DIR", default_value = "/var/lib/stasis", global = true)]
     pub data_dir: PathBuf,
+    /// Where built templates are kept (shared between data dirs); default: <data-dir>/templates.
+    #[arg(long, env = "STASIS_TEMPLATES_DIR", global = true)]
+    pub templates_dir: Option<PathBuf>,
     /// The envd binary put into every sandbox; default: `stasis-envd` next to this binary.
     #[arg(long, env = "STASIS_ENVD_BINARY", global = true)]
     pub envd_binary: Option<PathBuf>,
     /// Debian mirror for template builds; default: the one this machine's apt uses.
     #[arg(long, env = "STASIS_DEBIAN_MIRROR", global = true)]
     pub debian_mirror: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    /// Address to serve the API and the sandbox proxy on.
+    #[arg(long, env = "STASIS_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// Domain for `{port}-{sandboxId}.{domain}` URLs (returned to SDKs as `domain`).
+    #[arg(long, env = "STASIS_DOMAIN")]
+    pub domain: Option<String>,
+    /// TLS certificate chain (PEM); serves HTTPS when given with --tls-key.
+    #[arg(long, env = "STASIS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "STASIS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Comma-separated API keys; without any, one is generated on first start.
+    #[arg(long, env = "STASIS_API_KEYS", value_delimiter = ',', hide_env_values = true)]
+    pub api_keys: Vec<String>,
+    /// Default sandbox timeout, seconds.
+    #[arg(long, env = "STASIS_DEFAULT_TIMEOUT", default_value_t = 300)]
+    pub default_timeout: u64,
+    /// Largest sandbox timeout accepted, seconds.
+    #[arg(long, env = "STASIS_MAX_TIMEOUT", default_value_t = 86_400)]
+    pub max_timeout: u64,
+    /// Paused sandboxes are deleted this many seconds after their creation (30 days).
+    #[arg(long, env = "STASIS_RETENTION", default_value_t = 30 * 86_400)]
+    pub retention: u64,
+    /// Memory of each sandbox, MiB.
+    #[arg(long, env = "STASIS_SANDBOX_MEMORY_MB", default_value_t = 512)]
+    pub memory_mb: u64,
+    /// vCPUs of each sandbox.
+    #[arg(long, env = "STASIS_SANDBOX_CPUS", default_value_t = 2)]
+    pub cpus: u32,
+}
+
+pub struct ServerConfig {
+    pub runtime: RuntimeConfig,
+    pub lifecycle: LifecycleConfig,
+    pub listen: SocketAddr,
+    pub tls: Option<TlsFiles>,
+    pub api_keys: Vec<String>,
 }
 
 impl Config {
@@ -25,7 +74,37 @@ impl Config {
             None => std::env::current_exe().context("locate the stasis binary")?.with_file_name("stasis-envd"),
         };
         let mut cfg = RuntimeConfig::with_data_dir(self.data_dir.clone(), envd);
+        if let Some(t) = &self.templates_dir {
+            cfg.templates_dir = t.clone();
+        }
         cfg.debian_mirror = self.debian_mirror.clone();
         Ok(cfg)
+    }
+
+    pub fn server_config(&self, args: &ServerArgs) -> anyhow::Result<ServerConfig> {
+        if args.default_timeout == 0 || args.default_timeout > args.max_timeout {
+            bail!("--default-timeout must be between 1 and --max-timeout ({})", args.max_timeout);
+        }
+        let mut lifecycle = LifecycleConfig {
+            default_timeout: Duration::from_secs(args.default_timeout),
+            max_timeout: Duration::from_secs(args.max_timeout),
+            retention: Duration::from_secs(args.retention),
+            domain: args.domain.clone(),
+            ..Default::default()
+        };
+        lifecycle.limits.memory_mib = args.memory_mb;
+        lifecycle.limits.cpu_count = args.cpus;
+        lifecycle.limits.validate().context("sandbox size")?;
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.clone(), key: key.clone() }),
+            _ => None,
+        };
+        Ok(ServerConfig {
+            runtime: self.runtime_config()?,
+            lifecycle,
+            listen: args.listen,
+            tls,
+            api_keys: args.api_keys.iter().map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect(),
+        })
     }
 }

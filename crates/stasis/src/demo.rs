@@ -1,13 +1,14 @@
 //! A short tour of the runtime for people trying Stasis before the server exists.
 
-use stasis_runtime::{ExecRequest, Runtime, RuncRuntime, SandboxSpec};
+use stasis_runtime::{ExecRequest, Runtime, RuncRuntime, SandboxId, SandboxSpec};
 use std::time::Instant;
 
 const COUNTER: &str = "import time\nn = 0\nwhile True:\n    n += 1\n    open('/tmp/count', 'w').write(str(n))\n    time.sleep(0.1)\n";
 
 pub async fn run(rt: &RuncRuntime) -> anyhow::Result<()> {
     let t = Instant::now();
-    let id = rt.create(SandboxSpec { template: "base".into(), limits: Default::default(), env: Default::default() }).await?;
+    let id = SandboxId::generate();
+    rt.create(&id, SandboxSpec { template: "base".into(), limits: Default::default(), env: Default::default() }).await?;
     println!("created sandbox {id} in {:?}", t.elapsed());
     let result = tour(rt, &id).await;
     rt.kill(&id).await?;

@@ -2,6 +2,7 @@
 
 mod config;
 mod demo;
+mod server;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -19,6 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the E2B-compatible API and the sandbox proxy.
+    Server(config::ServerArgs),
     /// Build or list templates.
     Template {
         #[command(subcommand)]
@@ -45,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let rt_config = cli.config.runtime_config()?;
     match cli.command {
+        Command::Server(args) => server::run(cli.config.server_config(&args)?).await?,
         Command::Template { command: TemplateCommand::Build { names } } => {
             let store = stasis_runtime::TemplateStore::new(rt_config.templates_dir.clone(), rt_config.id_map, rt_config.debian_mirror.clone());
             let names = if names.is_empty() { store.names().into_iter().map(String::from).collect() } else { names };

@@ -1,0 +1,29 @@
+use super::convert;
+use crate::auth::Owner;
+use crate::error::ApiError;
+use crate::extract::Json;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use stasis_lifecycle::CreateRequest;
+use stasis_store::OnTimeout;
+use stasis_types::wire::{NewSandbox, Sandbox};
+
+/// `POST /v2/sandboxes` (and the legacy `POST /sandboxes`): 201 with the new sandbox.
+#[utoipa::path(post, path = "/v2/sandboxes", request_body = NewSandbox,
+    responses((status = 201, body = Sandbox), (status = 400, body = stasis_types::wire::ErrorBody), (status = 401, body = stasis_types::wire::ErrorBody)))]
+pub async fn create(State(state): State<AppState>, owner: Owner, Json(body): Json<NewSandbox>) -> Result<(StatusCode, axum::Json<Sandbox>), ApiError> {
+    let req = CreateRequest {
+        template: body.template_id,
+        timeout_secs: body.timeout,
+        on_timeout: body.auto_pause.map(|p| if p { OnTimeout::Pause } else { OnTimeout::Kill }),
+        auto_pause_memory: body.auto_pause_memory,
+        auto_resume: body.auto_resume.is_some_and(|a| a.enabled),
+        metadata: body.metadata.unwrap_or_default(),
+        env_vars: body.env_vars.unwrap_or_default(),
+        allow_internet_access: body.allow_internet_access,
+        network: body.network,
+    };
+    let rec = state.lifecycle.create(&owner.0, req).await?;
+    Ok((StatusCode::CREATED, axum::Json(convert::sandbox(&rec, state.domain.as_deref()))))
+}
