@@ -9,7 +9,7 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 /// Every setting of envd. Flags win over `STASIS_ENVD_*` variables; no other module reads the
 /// environment.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "stasis-envd", version, about = "Stasis in-sandbox agent (E2B envd protocol)")]
+#[command(name = "stasis-envd", version, about = "Stasis in-sandbox agent (E2B envd protocol)", args_override_self = true)]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "STASIS_ENVD_ADDR", default_value = "0.0.0.0")]

@@ -20,3 +20,23 @@ pub fn become_subreaper() -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Close every descriptor above stdio that envd inherited (a runtime or a shell may leak some):
+/// CRIU cannot checkpoint a sandbox whose init holds a pipe or file of the host.
+pub fn close_inherited_fds() {
+    let fds: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(rd) => rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect(),
+        Err(_) => return,
+    };
+    for fd in fds.into_iter().filter(|fd| *fd > 2) {
+        // The directory's own descriptor is in the list but already closed: EBADF, ignored.
+        let _ = nix::unistd::close(fd);
+    }
+}
+
+/// Lead a session of our own. CRIU dumps a tree only if its root is a session leader (or with
+/// `--shell-job`), and envd must not share a session, or a controlling terminal, with whatever
+/// started it. Fails harmlessly if envd already leads its process group.
+pub fn own_session() {
+    let _ = nix::unistd::setsid();
+}

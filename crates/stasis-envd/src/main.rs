@@ -18,11 +18,13 @@ fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     config.validate().map_err(anyhow::Error::msg)?;
     if !config.keep_stdio {
+        init::close_inherited_fds();
         // Nothing to report to once stdio is gone; exiting would kill the sandbox, so go on.
         let _ = init::detach_stdio();
     }
     // A log file that cannot be opened must not stop the sandbox's init either.
     let _ = setup_logging(&config);
+    init::own_session();
     init::become_subreaper()?;
     reaper::start()?;
     std::panic::set_hook(Box::new(|info| tracing::error!(%info, "panic")));
