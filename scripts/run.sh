@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Run Stasis on this machine: installs what is missing (scripts/setup.sh), builds the release
-# binaries, builds the default templates on first start, then runs the runtime demo.
+# binaries, then starts `stasis server` on 127.0.0.1:3000 (it builds the default templates on
+# first start and prints a generated API key unless STASIS_API_KEYS is set).
 #
 #   sudo scripts/run.sh
 #
-# Environment: STASIS_DATA_DIR (default /var/lib/stasis) and the other STASIS_* settings of the
-# README's configuration table.
+# Arguments are passed to `stasis server` (e.g. --listen 0.0.0.0:3000). Environment: the STASIS_*
+# settings of the README's configuration table.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -15,7 +16,5 @@ scripts/setup.sh
 require_cargo
 say "building stasis (release)"
 cargo build --release --locked -p stasis -p stasis-envd
-say "building default templates (first start only; about a minute)"
-target/release/stasis template build
-say "starting"
-exec target/release/stasis demo
+say "starting stasis server"
+exec target/release/stasis server "$@"
