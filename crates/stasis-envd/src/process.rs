@@ -1,10 +1,14 @@
 //! Tracked processes: their output fan-out, input, exit, and the table `List`/`Connect` read.
 //!
 //! Each process has a list of subscribers (the `Start` stream and any `Connect` streams). Output
-//! is read from its pipes or PTY by pump tasks and sent to every live subscriber with
-//! back-pressure, like a terminal: no unbounded buffer grows inside envd, and a subscriber whose
-//! client went away is dropped. With no subscriber the output is read and discarded, so the
-//! process never blocks on a full pipe. Exited processes are kept (a bounded number) so that
+//! is read from its pipes or PTY by pump tasks as fast as the process writes it and queued to
+//! every live subscriber. A process never blocks on envd: a client that does not read (the
+//! Python SDK's `background=True` reads only in `wait()`) must not stall a server's logging.
+//! Memory stays bounded instead by a per-subscriber byte budget: output waits (at most
+//! [`LAG_GRACE`]) for a subscriber over budget to catch up, so a slow but reading client still
+//! gets every byte; one that stays that far behind is dropped and its stream ends with
+//! `resource_exhausted` (it can re-attach with `Connect`). A subscriber whose client went away is dropped; with no subscriber the output is
+//! read and discarded. Exited processes are kept (a bounded number) so that
 //! `Connect` can replay `start` + `end`.
 //!
 //! All of it is plain memory, pipes and a PTY: CRIU checkpoints and restores it with envd, so the
@@ -21,16 +25,19 @@ use stasis_proto::process::{
 use std::collections::{HashMap, VecDeque};
 use std::io::ErrorKind;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::io::AsyncWriteExt;
 use tokio::net::unix::pipe;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 
 const READ_CHUNK: usize = 32 * 1024;
-const SUBSCRIBER_QUEUE: usize = 64;
+/// How long output waits for a subscriber over its budget before dropping it.
+pub const LAG_GRACE: Duration = Duration::from_secs(5);
+/// Accounting overhead of one queued event beyond its payload.
+const EVENT_OVERHEAD: usize = 64;
 /// After the process exits, output still arriving from grandchildren that kept the pipe is
 /// read for at most this long before `end` is sent.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(100);
@@ -46,8 +53,51 @@ enum Input {
     Closed,
 }
 
+enum Delivery {
+    Event(ProcessEvent),
+    Overflow,
+}
+
+struct Subscriber {
+    tx: mpsc::UnboundedSender<Delivery>,
+    queued: Arc<AtomicUsize>,
+    drained: Arc<Notify>,
+}
+
+/// The receiving side of a subscription: events in order, or an error if this subscriber fell
+/// more than the budget behind.
+pub struct Subscription {
+    rx: mpsc::UnboundedReceiver<Delivery>,
+    queued: Arc<AtomicUsize>,
+    drained: Arc<Notify>,
+}
+
+impl Subscription {
+    pub async fn recv(&mut self) -> Option<Result<ProcessEvent, ConnectError>> {
+        match self.rx.recv().await? {
+            Delivery::Event(ev) => {
+                self.queued.fetch_sub(cost(&ev), Ordering::SeqCst);
+                self.drained.notify_one();
+                Some(Ok(ev))
+            }
+            Delivery::Overflow => Some(Err(ConnectError::new(
+                stasis_proto::connect::Code::ResourceExhausted,
+                "the client fell too far behind the process's output; reconnect with Connect",
+            ))),
+        }
+    }
+}
+
+fn cost(ev: &ProcessEvent) -> usize {
+    EVENT_OVERHEAD
+        + match ev {
+            ProcessEvent::Data(DataEvent::Stdout(b) | DataEvent::Stderr(b) | DataEvent::Pty(b)) => b.len(),
+            _ => 0,
+        }
+}
+
 struct Fanout {
-    subscribers: Vec<mpsc::Sender<ProcessEvent>>,
+    subscribers: Vec<Subscriber>,
     end: Option<EndEvent>,
 }
 
@@ -61,21 +111,26 @@ pub struct Proc {
     fanout: Mutex<Fanout>,
     /// Set when the `Start` request's deadline killed the process.
     deadline_killed: AtomicBool,
+    /// Bytes of output a subscriber may have queued before it is dropped.
+    budget: usize,
 }
 
 impl Proc {
     /// Subscribe to this process's events: `start` first, then live output, then `end`.
-    pub fn subscribe(&self) -> mpsc::Receiver<ProcessEvent> {
-        let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
+    pub fn subscribe(&self) -> Subscription {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let drained = Arc::new(Notify::new());
+        let sub = Subscriber { tx, queued: queued.clone(), drained: drained.clone() };
         let mut f = lock(&self.fanout);
-        let _ = tx.try_send(ProcessEvent::Start(StartEvent { pid: self.pid }));
+        sub.deliver(ProcessEvent::Start(StartEvent { pid: self.pid }));
         match &f.end {
             Some(end) => {
-                let _ = tx.try_send(ProcessEvent::End(end.clone()));
+                sub.deliver(ProcessEvent::End(end.clone()));
             }
-            None => f.subscribers.push(tx),
+            None => f.subscribers.push(sub),
         }
-        rx
+        Subscription { rx, queued, drained }
     }
 
     pub fn end(&self) -> Option<EndEvent> {
@@ -90,17 +145,32 @@ impl Proc {
         ProcessInfo { config: self.config.clone(), pid: self.pid, tag: self.tag.clone() }
     }
 
+    /// Queue an event to every subscriber, dropping those that are gone or still over budget
+    /// after [`LAG_GRACE`].
     async fn broadcast(&self, ev: ProcessEvent) {
-        let subs: Vec<_> = lock(&self.fanout).subscribers.clone();
-        let mut gone = Vec::new();
-        for tx in subs {
-            if tx.send(ev.clone()).await.is_err() {
-                gone.push(tx);
+        let c = cost(&ev);
+        let budget = self.budget;
+        let laggards: Vec<_> = lock(&self.fanout)
+            .subscribers
+            .iter()
+            .filter(|s| s.queued.load(Ordering::SeqCst) + c > budget && !s.tx.is_closed())
+            .map(|s| (s.queued.clone(), s.drained.clone()))
+            .collect();
+        let deadline = tokio::time::Instant::now() + LAG_GRACE;
+        for (queued, drained) in laggards {
+            while queued.load(Ordering::SeqCst) + c > budget {
+                if tokio::time::timeout_at(deadline, drained.notified()).await.is_err() {
+                    break;
+                }
             }
         }
-        if !gone.is_empty() {
-            lock(&self.fanout).subscribers.retain(|s| !gone.iter().any(|g| g.same_channel(s)));
-        }
+        lock(&self.fanout).subscribers.retain(|s| {
+            if s.queued.load(Ordering::SeqCst) + c > budget {
+                let _ = s.tx.send(Delivery::Overflow);
+                return false;
+            }
+            s.deliver(ev.clone())
+        });
     }
 
     /// Write to the process's stdin or PTY.
@@ -162,6 +232,14 @@ async fn write_pty(pty: &AsyncFd<OwnedFd>, mut data: &[u8]) -> std::io::Result<(
     Ok(())
 }
 
+impl Subscriber {
+    /// Queue one event; `false` if the subscriber is gone.
+    fn deliver(&self, ev: ProcessEvent) -> bool {
+        self.queued.fetch_add(cost(&ev), Ordering::SeqCst);
+        self.tx.send(Delivery::Event(ev)).is_ok()
+    }
+}
+
 struct Table {
     running: HashMap<u32, Arc<Proc>>,
     exited: VecDeque<Arc<Proc>>,
@@ -171,6 +249,7 @@ struct Table {
 pub struct ProcessManager {
     table: Mutex<Table>,
     exited_keep: usize,
+    subscriber_budget: usize,
 }
 
 /// A process to start, with everything resolved.
@@ -183,12 +262,16 @@ pub struct StartSpec {
 }
 
 impl ProcessManager {
-    pub fn new(exited_keep: usize) -> Self {
-        Self { table: Mutex::new(Table { running: HashMap::new(), exited: VecDeque::new() }), exited_keep }
+    pub fn new(exited_keep: usize, subscriber_budget: usize) -> Self {
+        Self {
+            table: Mutex::new(Table { running: HashMap::new(), exited: VecDeque::new() }),
+            exited_keep,
+            subscriber_budget,
+        }
     }
 
     /// Spawn a process; the returned receiver gets `start` first.
-    pub fn start(self: &Arc<Self>, spec: StartSpec) -> std::io::Result<(Arc<Proc>, mpsc::Receiver<ProcessEvent>)> {
+    pub fn start(self: &Arc<Self>, spec: StartSpec) -> std::io::Result<(Arc<Proc>, Subscription)> {
         let is_pty = spec.spawn.pty.is_some();
         let stdin = spec.spawn.stdin;
         let spawned = spawn::spawn(spec.spawn)?;
@@ -212,6 +295,7 @@ impl ProcessManager {
             pty: Mutex::new(pty.clone()),
             fanout: Mutex::new(Fanout { subscribers: Vec::new(), end: None }),
             deadline_killed: AtomicBool::new(false),
+            budget: self.subscriber_budget,
         });
         let rx = proc.subscribe();
         lock(&self.table).running.insert(proc.pid, proc.clone());
@@ -260,13 +344,9 @@ impl ProcessManager {
             if let Ok(mut input) = p.input.try_lock() {
                 *input = Input::Closed;
             }
-            for tx in subs {
-                // Each subscriber gets `end` in order after its data; a slow one does not hold
-                // up the others.
-                let end = end.clone();
-                tokio::spawn(async move {
-                    let _ = tx.send(ProcessEvent::End(end)).await;
-                });
+            for sub in subs {
+                // After all of its data; `end` is never refused for the budget.
+                sub.deliver(ProcessEvent::End(end.clone()));
             }
         });
         Ok((proc, rx))

@@ -1,6 +1,6 @@
 //! The `process.Process` Connect service.
 
-use crate::process::{Proc, StartSpec};
+use crate::process::{Proc, StartSpec, Subscription};
 use crate::rpc::{self, StreamWriter, UnaryError};
 use crate::spawn::SpawnSpec;
 use crate::state::AppState;
@@ -18,7 +18,6 @@ use stasis_proto::process::{
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 type St = State<Arc<AppState>>;
 
@@ -95,7 +94,7 @@ async fn start_inner(state: &Arc<AppState>, headers: &HeaderMap, body: Body) -> 
 /// Copy a process's events into a stream reply, with keepalives and an optional deadline.
 async fn forward(
     proc: Arc<Proc>,
-    mut rx: mpsc::Receiver<ProcessEvent>,
+    mut rx: Subscription,
     writer: StreamWriter,
     keepalive: Option<Duration>,
     deadline: Option<Duration>,
@@ -126,7 +125,11 @@ async fn forward(
                     writer.end(None).await;
                     return;
                 }
-                Some(Ok(Some(ev))) => {
+                Some(Ok(Some(Err(overflow)))) => {
+                    writer.end(Some(overflow)).await;
+                    return;
+                }
+                Some(Ok(Some(Ok(ev)))) => {
                     if is_start && matches!(ev, ProcessEvent::End(_)) && proc.deadline_killed() {
                         writer.end(Some(ConnectError::new(Code::DeadlineExceeded, "context deadline exceeded: process killed at the end of its timeout"))).await;
                         return;

@@ -38,7 +38,7 @@ impl AppState {
             default_workdir: config.default_workdir.clone(),
         };
         Self {
-            processes: std::sync::Arc::new(ProcessManager::new(config.exited_keep)),
+            processes: std::sync::Arc::new(ProcessManager::new(config.exited_keep, config.subscriber_buffer_bytes)),
             watchers: WatcherRegistry::new(config.watcher_events),
             runtime: RwLock::new(runtime),
             cpu_sample: Mutex::new(None),

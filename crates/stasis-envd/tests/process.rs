@@ -33,7 +33,8 @@ async fn exit_zero_omits_default_exit_code_or_sends_zero() {
 
 #[tokio::test]
 async fn large_output_arrives_complete_and_in_order() {
-    let envd = Envd::start().await;
+    // A small budget: the reading client is often behind, and output waits for it.
+    let envd = Envd::start_with(&["--subscriber-buffer-bytes", "65536"]).await;
     let (events, _) = envd.run("seq 1 200000").await;
     let out = output(&events, "stdout");
     let expected: String = (1..=200_000).map(|i| format!("{i}\n")).collect();
@@ -348,4 +349,23 @@ async fn orphans_are_reaped_and_background_jobs_survive() {
     for h in handles {
         h.await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_read_never_blocks_the_process() {
+    let envd = Envd::start_with(&["--subscriber-buffer-bytes", "1048576"]).await;
+    let marker = scratch("noread").join("done");
+    let cmd = format!("head -c 30000000 /dev/zero; echo finished > {}", marker.display());
+    let body = json!({"process": {"cmd": "/bin/bash", "args": ["-c", cmd]}});
+    let mut s = envd.open_stream("process.Process/Start", body, &[("Authorization", &basic("root"))]).await;
+    // Not reading: the process must still get all 30 MB out and finish.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "process blocked on a client that does not read");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The lagging stream was cut with resource_exhausted after some of the output.
+    let (events, end) = s.rest(20).await;
+    assert!(events[0]["event"].get("start").is_some());
+    assert_eq!(end["error"]["code"], "resource_exhausted", "{end}");
 }
