@@ -42,8 +42,8 @@ pub struct Config {
     /// Exited processes remembered for `Connect` replay.
     #[arg(long, env = "STASIS_ENVD_EXITED_KEEP", default_value_t = 256)]
     pub exited_keep: usize,
-    /// Output bytes a process stream may fall behind before it is ended (`resource_exhausted`);
-    /// envd never makes a process wait for a slow client.
+    /// Output bytes a process stream may fall behind; past that, output waits up to 5 s for
+    /// the client, then its stream is ended with `resource_exhausted`.
     #[arg(long, env = "STASIS_ENVD_SUBSCRIBER_BUFFER_BYTES", default_value_t = 16 << 20)]
     pub subscriber_buffer_bytes: usize,
     /// Events a `CreateWatcher` watcher buffers between two `GetWatcherEvents` calls.

@@ -76,6 +76,7 @@ async fn octet_stream_upload_and_download_over_100mb() {
     }
     assert_eq!(n, LEN);
     assert_eq!(got.finalize(), expect);
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
