@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use std::net::IpAddr;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -49,12 +50,30 @@ pub struct Config {
     /// Events a `CreateWatcher` watcher buffers between two `GetWatcherEvents` calls.
     #[arg(long, env = "STASIS_ENVD_WATCHER_EVENTS", default_value_t = 10_000)]
     pub watcher_events: usize,
+    /// The rest of envd's own environment (what the runtime put in the OCI spec), inherited by
+    /// processes below the variables of `/init` and of each request.
+    #[arg(skip)]
+    pub inherited_env: BTreeMap<String, String>,
     /// `PATH` given to processes (layer 1 of their environment).
     #[arg(long = "process-path", env = "PATH", default_value = DEFAULT_PATH, hide_env_values = true)]
     pub path: String,
 }
 
+/// Variables of envd's environment that are not passed on: envd's own settings, and what is
+/// per user or per shell (set for each process instead).
+const NOT_INHERITED: [&str; 9] = ["PATH", "HOME", "USER", "LOGNAME", "SHELL", "PWD", "OLDPWD", "SHLVL", "_"];
+
 impl Config {
+    /// Parse flags and environment; this is the only reader of envd's environment.
+    pub fn load() -> Self {
+        let mut config = Config::parse();
+        config.inherited_env = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, _)| !k.starts_with("STASIS_ENVD_") && !NOT_INHERITED.contains(&k.as_str()))
+            .collect();
+        config
+    }
+
     /// Check the values that clap cannot.
     pub fn validate(&self) -> Result<(), String> {
         if self.max_message_bytes < 1024 {

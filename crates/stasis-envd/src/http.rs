@@ -121,16 +121,22 @@ struct InitRequest {
     default_workdir: Option<String>,
 }
 
-/// Called by the control plane at create and after each resume. Once a token is set, `/init`
-/// itself needs it (so a process in the sandbox cannot take the token over).
+/// Called by the control plane at create (and again whenever it likes). Once a token is set,
+/// `/init` itself needs it — in `X-Access-Token`, or as the body's `accessToken` — so a process
+/// inside the sandbox cannot take the token over.
 async fn init(State(state): St, headers: HeaderMap, body: Body) -> Result<StatusCode, HttpError> {
-    require_token(&state, &headers)?;
     let bytes = crate::rpc::read_body(body, state.config.max_message_bytes).await?;
-    let req: InitRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
-        InitRequest::default()
-    } else {
-        serde_json::from_slice(&bytes).map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, format!("invalid init body: {e}")))?
+    let parsed: Result<InitRequest, _> =
+        if bytes.iter().all(u8::is_ascii_whitespace) { Ok(InitRequest::default()) } else { serde_json::from_slice(&bytes) };
+    let current = state.runtime().access_token;
+    let body_proves_token = match (&current, parsed.as_ref().ok().and_then(|r| r.access_token.as_ref())) {
+        (Some(cur), Some(given)) => crate::state::constant_time_eq(cur.as_bytes(), given.as_bytes()),
+        _ => false,
     };
+    if !body_proves_token {
+        require_token(&state, &headers)?;
+    }
+    let req = parsed.map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, format!("invalid init body: {e}")))?;
     if let Some(user) = req.default_user.as_deref().filter(|u| !u.is_empty()) {
         state.user_named(Some(user)).map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, e.message))?;
     }

@@ -1,6 +1,5 @@
 //! `stasis-envd`: started by the runtime as PID 1 of every sandbox.
 
-use clap::Parser;
 use stasis_envd::{init, reaper, Config};
 use std::sync::Mutex;
 
@@ -15,7 +14,7 @@ fn setup_logging(config: &Config) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let config = Config::load();
     config.validate().map_err(anyhow::Error::msg)?;
     if !config.keep_stdio {
         init::close_inherited_fds();

@@ -33,7 +33,7 @@ impl AppState {
     pub fn new(config: Config) -> Self {
         let runtime = Runtime {
             access_token: config.access_token.clone().filter(|t| !t.is_empty()),
-            env_vars: BTreeMap::new(),
+            env_vars: config.inherited_env.clone(),
             default_user: config.default_user.clone(),
             default_workdir: config.default_workdir.clone(),
         };

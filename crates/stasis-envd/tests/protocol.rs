@@ -129,9 +129,14 @@ async fn init_sets_token_env_user_and_workdir() {
     assert_eq!(st, 401, "the token from /init is now required");
     let authed = Client { token: Some(TOKEN.into()), ..envd.client.clone() };
     let envs: Value = authed.req(reqwest::Method::GET, "/envs").send().await.unwrap().json().await.unwrap();
-    assert_eq!(envs, json!({"FOO": "bar"}));
-    let (events, _) = authed.run("echo $FOO $(id -u) $PWD").await;
-    assert_eq!(output(&events, "stdout"), "bar 0 /tmp\n");
+    assert_eq!(envs, json!({"FOO": "bar", "FROM_RUNTIME": "inherited"}));
+    let (events, _) = authed.run("echo $FOO $(id -u) $PWD $FROM_RUNTIME").await;
+    assert_eq!(output(&events, "stdout"), "bar 0 /tmp inherited\n");
+    // Re-init proving the token in the body (no header), as a control plane may after resume.
+    let r = envd.req(reqwest::Method::POST, "/init").json(&json!({"accessToken": TOKEN, "envVars": {"FOO": "baz"}})).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let (events, _) = authed.run("echo $FOO").await;
+    assert_eq!(output(&events, "stdout"), "baz\n");
     // An unknown default user is refused.
     let r = authed.req(reqwest::Method::POST, "/init").json(&json!({"defaultUser": "no-such-user-xyz"})).send().await.unwrap();
     assert_eq!(r.status(), 400);

@@ -83,9 +83,12 @@ impl Envd {
         if fixed.is_none() {
             cmd.args(["--port", &port.to_string()]);
         }
+        // A clean environment, as runc gives the sandbox's init, plus one inherited variable.
         let child = cmd
             .args(extra)
-            .env_remove("STASIS_ENVD_ACCESS_TOKEN")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("FROM_RUNTIME", "inherited")
             .spawn()
             .expect("start envd");
         let token = extra.windows(2).find(|w| w[0] == "--access-token").map(|w| w[1].to_string());
