@@ -53,6 +53,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         // Uploads stream to disk; every other body has its own limit.
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(crate::cors::layer))
         .with_state(state)
 }
 

@@ -7,6 +7,7 @@
 //! pipes, PTYs and inotify (no io_uring), so CRIU checkpoints and restores it with the sandbox.
 
 pub mod config;
+pub mod cors;
 pub mod creds;
 pub mod fdio;
 pub mod fs;

@@ -260,3 +260,30 @@ async fn bad_input_gets_connect_errors_and_never_crashes() {
     let (events, _) = envd.run("echo alive").await;
     assert_eq!(output(&events, "stdout"), "alive\n");
 }
+
+#[tokio::test]
+async fn cors_for_browsers() {
+    let envd = Envd::start_with(&["--access-token", TOKEN]).await;
+    let r = envd
+        .http
+        .request(reqwest::Method::OPTIONS, envd.url("/process.Process/Start"))
+        .header("Origin", "https://app.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type,x-access-token,connect-protocol-version")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "preflight needs no token");
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert!(r.headers()["access-control-allow-headers"].to_str().unwrap().contains("x-access-token"));
+    let r = envd
+        .req(reqwest::Method::POST, "/process.Process/List")
+        .header("Origin", "https://app.example")
+        .header("Content-Type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+}
