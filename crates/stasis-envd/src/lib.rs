@@ -26,12 +26,17 @@ pub mod watch;
 
 pub use config::Config;
 
+use axum::serve::ListenerExt as _;
 use std::sync::Arc;
 
 /// Serve envd until the process ends.
 pub async fn serve(config: Config) -> std::io::Result<()> {
     let addr = std::net::SocketAddr::new(config.addr, config.port);
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    // Streams are many small writes (one per event): without TCP_NODELAY, Nagle's algorithm and
+    // the client's delayed ACK add ~40 ms to every short command.
+    let listener = tokio::net::TcpListener::bind(addr).await?.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tracing::info!(%addr, version = stasis_proto::ENVD_VERSION, "envd listening");
     let state = Arc::new(state::AppState::new(config));
     axum::serve(listener, http::router(state)).await
