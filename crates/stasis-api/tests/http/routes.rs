@@ -1,0 +1,383 @@
+//! Every control-plane route with its status codes and E2B's field names.
+
+use crate::common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+
+const SANDBOX_KEYS: [&str; 5] = ["templateID", "sandboxID", "clientID", "envdVersion", "envdAccessToken"];
+
+#[tokio::test]
+async fn create_answers_201_with_e2b_fields_on_both_routes() {
+    let h = Harness::start().await;
+    for route in ["/v2/sandboxes", "/sandboxes"] {
+        let (status, v) = h.post(route, K1, json!({"templateID": "base", "metadata": {"a": "1"}, "envVars": {"X": "y"}})).await;
+        assert_eq!(status, StatusCode::CREATED, "{route}: {v}");
+        for key in SANDBOX_KEYS {
+            assert!(v[key].is_string(), "{route}: {key} missing in {v}");
+        }
+        assert_eq!(v["templateID"], "base");
+        assert_eq!(v["clientID"], "6532622b");
+        let id = v["sandboxID"].as_str().unwrap();
+        assert_eq!(id.len(), 20);
+        let version = v["envdVersion"].as_str().unwrap();
+        let parts: Vec<u64> = version.split('.').map(|p| p.parse().unwrap()).collect();
+        assert!(parts.len() == 3 && (parts[0], parts[1]) >= (0, 1), "envdVersion {version}");
+        assert!(v["envdAccessToken"].as_str().unwrap().len() >= 16);
+        assert_eq!(h.runtime_status(id), Some(stasis_runtime::SandboxStatus::Running));
+    }
+    // The second template the fake knows also works.
+    h.create(K1, json!({"templateID": "code-interpreter-v1"})).await;
+}
+
+#[tokio::test]
+async fn get_answers_detail_and_404() {
+    let h = Harness::start().await;
+    let id = h.create(K1, json!({"templateID": "base", "timeout": 60, "metadata": {"team": "x"}})).await;
+    let (status, v) = h.get(&format!("/sandboxes/{id}"), K1).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    for key in ["templateID", "sandboxID", "clientID", "startedAt", "endAt", "cpuCount", "memoryMB", "diskSizeMB", "state", "envdVersion", "metadata"] {
+        assert!(!v[key].is_null(), "{key} missing in {v}");
+    }
+    assert_eq!(v["sandboxID"], id.as_str());
+    assert_eq!(v["state"], "running");
+    assert_eq!(v["metadata"]["team"], "x");
+    assert_eq!(parse_time(&v["startedAt"]), t0());
+    assert_eq!(parse_time(&v["endAt"]), t0() + secs(60));
+    assert_eq!(v["lifecycle"]["onTimeout"], "kill");
+    // The 1.x SDKs address it as {sandboxID}-{clientID}.
+    let (status, v) = h.get(&format!("/sandboxes/{id}-6532622b"), K1).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["sandboxID"], id.as_str());
+
+    let (status, v) = h.get("/sandboxes/aaaaaaaaaaaaaaaaaaaa", K1).await;
+    assert_error(status, &v, 404);
+    let (status, v) = h.get("/sandboxes/not-an-id", K1).await;
+    assert_error(status, &v, 404);
+}
+
+#[tokio::test]
+async fn v2_list_filters_by_state_in_both_styles_and_by_metadata() {
+    let h = Harness::start().await;
+    let running = h.create(K1, json!({"templateID": "base", "metadata": {"a": "1", "k": "v w"}})).await;
+    let paused = h.create(K1, json!({"templateID": "base", "metadata": {"a": "2"}})).await;
+    assert_eq!(h.pause(K1, &paused).await, StatusCode::NO_CONTENT);
+
+    let ids = |v: &Value| -> HashSet<String> { v.as_array().unwrap().iter().map(|s| s["sandboxID"].as_str().unwrap().to_owned()).collect() };
+    let both: HashSet<String> = [running.clone(), paused.clone()].into();
+    for query in ["", "?state=paused&state=running", "?state=paused,running", "?state=paused%2Crunning"] {
+        let (status, v) = h.get(&format!("/v2/sandboxes{query}"), K1).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {v}");
+        assert_eq!(ids(&v), both, "{query}");
+    }
+    let (_, v) = h.get("/v2/sandboxes?state=paused", K1).await;
+    assert_eq!(ids(&v), [paused.clone()].into());
+    let listed = &v[0];
+    for key in ["templateID", "sandboxID", "clientID", "startedAt", "endAt", "cpuCount", "memoryMB", "diskSizeMB", "state", "envdVersion"] {
+        assert!(!listed[key].is_null(), "{key} missing in {listed}");
+    }
+    assert_eq!(listed["state"], "paused");
+    let (_, v) = h.get("/v2/sandboxes?state=running", K1).await;
+    assert_eq!(ids(&v), [running.clone()].into());
+
+    // metadata is a form-encoded string inside the query: decoded twice.
+    let (status, v) = h.get("/v2/sandboxes?metadata=a%3D1", K1).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(ids(&v), [running.clone()].into());
+    let (_, v) = h.get("/v2/sandboxes?metadata=k%3Dv%2520w%26a%3D1", K1).await;
+    assert_eq!(ids(&v), [running.clone()].into());
+    let (_, v) = h.get("/v2/sandboxes?metadata=a%3D1&state=paused", K1).await;
+    assert!(ids(&v).is_empty(), "filters combine with AND: {v}");
+    let (_, v) = h.get("/v2/sandboxes?metadata=a%3D3", K1).await;
+    assert!(ids(&v).is_empty());
+}
+
+#[tokio::test]
+async fn v2_list_pages_completely_without_duplicates() {
+    let h = Harness::start().await;
+    let mut created = HashSet::new();
+    for i in 0..8 {
+        let id = h.create(K1, json!({"templateID": "base", "metadata": {"n": i.to_string()}})).await;
+        if i % 3 == 0 {
+            assert_eq!(h.pause(K1, &id).await, StatusCode::NO_CONTENT);
+        }
+        created.insert(id);
+    }
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &token {
+            Some(t) => format!("/v2/sandboxes?limit=3&nextToken={t}"),
+            None => "/v2/sandboxes?limit=3".to_owned(),
+        };
+        let resp = h.req(Method::GET, &path, Some(K1)).send().await.unwrap();
+        let next = resp.headers().get("x-next-token").map(|v| v.to_str().unwrap().to_owned());
+        let (status, v) = split(resp).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        let items = v.as_array().unwrap();
+        pages += 1;
+        assert!(items.len() <= 3);
+        seen.extend(items.iter().map(|s| s["sandboxID"].as_str().unwrap().to_owned()));
+        match next.filter(|t| !t.is_empty()) {
+            Some(t) => {
+                assert_eq!(items.len(), 3, "a page before the last is full");
+                token = Some(t);
+            }
+            None => break,
+        }
+        assert!(pages < 10, "paging does not end");
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 8, "duplicates or gaps: {seen:?}");
+    assert_eq!(seen.iter().cloned().collect::<HashSet<_>>(), created);
+}
+
+#[tokio::test]
+async fn legacy_list_shows_only_running() {
+    let h = Harness::start().await;
+    let running = h.create_base(K1).await;
+    let paused = h.create_base(K1).await;
+    assert_eq!(h.pause(K1, &paused).await, StatusCode::NO_CONTENT);
+    let (status, v) = h.get("/sandboxes", K1).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let ids: Vec<&str> = v.as_array().unwrap().iter().map(|s| s["sandboxID"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec![running.as_str()]);
+    assert_eq!(v[0]["state"], "running");
+}
+
+#[tokio::test]
+async fn pause_answers_204_then_409_and_404() {
+    let h = Harness::start().await;
+    let id = h.create_base(K1).await;
+    // The SDKs send `{}` or nothing at all.
+    let resp = h.req(Method::POST, &format!("/sandboxes/{id}/pause"), Some(K1)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert!(resp.bytes().await.unwrap().is_empty());
+    assert_eq!(h.state(K1, &id).await.as_deref(), Some("paused"));
+    assert_eq!(h.runtime_status(&id), Some(stasis_runtime::SandboxStatus::Paused));
+    let (status, v) = h.post(&format!("/sandboxes/{id}/pause"), K1, json!({})).await;
+    assert_error(status, &v, 409);
+    let (status, v) = h.post("/sandboxes/aaaaaaaaaaaaaaaaaaaa/pause", K1, json!({})).await;
+    assert_error(status, &v, 404);
+    let (status, v) = h.post(&format!("/sandboxes/{id}/pause"), K1, json!({"memory": false, "requireHealthyGuest": false})).await;
+    assert_error(status, &v, 409);
+}
+
+#[tokio::test]
+async fn connect_running_only_extends_and_paused_resumes_with_fresh_end() {
+    let h = Harness::start().await;
+    let id = h.create(K1, json!({"templateID": "base", "timeout": 600})).await;
+    let connect = format!("/v2/sandboxes/{id}/connect");
+    // Running, asking for less than is left: endAt stays.
+    let (status, v) = h.post(&connect, K1, json!({"timeout": 10})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    for key in SANDBOX_KEYS {
+        assert!(v[key].is_string(), "{key} missing in {v}");
+    }
+    assert_eq!(end_at(&h, &id).await, t0() + secs(600));
+    // Running, asking for more: extended to now + timeout.
+    h.clock.advance(secs(100));
+    let (status, _) = h.post(&connect, K1, json!({"timeout": 1000})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(end_at(&h, &id).await, t0() + secs(1100));
+    // Empty body on a running sandbox: default 300 s is less than what is left, nothing changes.
+    let resp = h.req(Method::POST, &connect, Some(K1)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(end_at(&h, &id).await, t0() + secs(1100));
+
+    // Paused: resumed, 201, endAt = now + timeout (default 300), even if that is shorter.
+    assert_eq!(h.pause(K1, &id).await, StatusCode::NO_CONTENT);
+    h.clock.advance(secs(50));
+    let resp = h.req(Method::POST, &connect, Some(K1)).send().await.unwrap();
+    let (status, v) = split(resp).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["sandboxID"], id.as_str());
+    assert_eq!(h.state(K1, &id).await.as_deref(), Some("running"));
+    assert_eq!(h.runtime_status(&id), Some(stasis_runtime::SandboxStatus::Running));
+    assert_eq!(end_at(&h, &id).await, t0() + secs(150 + 300));
+    let detail = h.get(&format!("/sandboxes/{id}"), K1).await.1;
+    assert_eq!(parse_time(&detail["startedAt"]), t0() + secs(150));
+
+    assert_eq!(h.pause(K1, &id).await, StatusCode::NO_CONTENT);
+    let (status, _) = h.post(&connect, K1, json!({"timeout": 30})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(end_at(&h, &id).await, t0() + secs(150 + 30));
+
+    // The legacy path and the 1.x id form reach the same sandbox.
+    let (status, v) = h.post(&format!("/sandboxes/{id}-6532622b/connect"), K1, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, v) = h.post("/v2/sandboxes/aaaaaaaaaaaaaaaaaaaa/connect", K1, json!({})).await;
+    assert_error(status, &v, 404);
+}
+
+#[tokio::test]
+async fn legacy_resume_answers_201_or_409() {
+    let h = Harness::start().await;
+    let id = h.create_base(K1).await;
+    let resume = format!("/sandboxes/{id}/resume");
+    let (status, v) = h.post(&resume, K1, json!({})).await;
+    assert_error(status, &v, 409);
+    assert_eq!(h.pause(K1, &id).await, StatusCode::NO_CONTENT);
+    h.clock.advance(secs(10));
+    let (status, v) = h.post(&resume, K1, json!({"timeout": 42})).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    for key in SANDBOX_KEYS {
+        assert!(v[key].is_string(), "{key} missing in {v}");
+    }
+    let detail = h.get(&format!("/sandboxes/{id}"), K1).await.1;
+    assert_eq!(detail["state"], "running");
+    assert_eq!(parse_time(&detail["endAt"]), t0() + secs(52));
+    let (status, v) = h.post("/sandboxes/aaaaaaaaaaaaaaaaaaaa/resume", K1, json!({})).await;
+    assert_error(status, &v, 404);
+}
+
+#[tokio::test]
+async fn kill_answers_204_for_running_and_paused_then_404() {
+    let h = Harness::start().await;
+    let running = h.create_base(K1).await;
+    let paused = h.create_base(K1).await;
+    assert_eq!(h.pause(K1, &paused).await, StatusCode::NO_CONTENT);
+    for id in [&running, &paused] {
+        let resp = h.req(Method::DELETE, &format!("/sandboxes/{id}"), Some(K1)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+        assert_eq!(h.runtime_status(id), None, "the runtime still has {id}");
+        assert_eq!(h.record_state(id).await, None);
+        let (status, v) = h.delete(&format!("/sandboxes/{id}"), K1).await;
+        assert_error(status, &v, 404);
+        let (status, v) = h.get(&format!("/sandboxes/{id}"), K1).await;
+        assert_error(status, &v, 404);
+        let (status, v) = h.post(&format!("/v2/sandboxes/{id}/connect"), K1, json!({})).await;
+        assert_error(status, &v, 404);
+        let (status, v) = h.post(&format!("/sandboxes/{id}/pause"), K1, json!({})).await;
+        assert_error(status, &v, 404);
+        let (status, v) = h.post(&format!("/sandboxes/{id}/timeout"), K1, json!({"timeout": 10})).await;
+        assert_error(status, &v, 404);
+        let (status, v) = h.get(&format!("/sandboxes/{id}/metrics"), K1).await;
+        assert_error(status, &v, 404);
+    }
+}
+
+#[tokio::test]
+async fn set_timeout_answers_204_and_can_shorten() {
+    let h = Harness::start().await;
+    let id = h.create(K1, json!({"templateID": "base", "timeout": 3600})).await;
+    h.clock.advance(secs(5));
+    let resp = h.req(Method::POST, &format!("/sandboxes/{id}/timeout"), Some(K1)).json(&json!({"timeout": 20})).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let detail = h.get(&format!("/sandboxes/{id}"), K1).await.1;
+    assert_eq!(parse_time(&detail["endAt"]), t0() + secs(25));
+    let (status, _) = h.post(&format!("/sandboxes/{id}/timeout"), K1, json!({"timeout": 7200})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let detail = h.get(&format!("/sandboxes/{id}"), K1).await.1;
+    assert_eq!(parse_time(&detail["endAt"]), t0() + secs(7205));
+}
+
+#[tokio::test]
+async fn metrics_answer_a_sample_while_running_and_nothing_while_paused() {
+    let h = Harness::start().await;
+    let id = h.create_base(K1).await;
+    h.clock.advance(secs(2));
+    let (status, v) = h.get(&format!("/sandboxes/{id}/metrics"), K1).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let samples = v.as_array().unwrap();
+    assert_eq!(samples.len(), 1, "{v}");
+    for key in ["timestamp", "timestampUnix", "cpuCount", "cpuUsedPct", "memUsed", "memTotal", "memCache", "diskUsed", "diskTotal"] {
+        assert!(!samples[0][key].is_null(), "{key} missing in {v}");
+    }
+    assert_eq!(samples[0]["memUsed"], 32 << 20);
+    assert_eq!(samples[0]["timestampUnix"], (t0() + secs(2)).timestamp());
+    let (status, _) = h.get(&format!("/sandboxes/{id}/metrics?start=0&end=99999999999"), K1).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h.pause(K1, &id).await, StatusCode::NO_CONTENT);
+    let (status, v) = h.get(&format!("/sandboxes/{id}/metrics"), K1).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v, json!([]));
+}
+
+#[tokio::test]
+async fn usage_counts_running_time_and_not_paused_time() {
+    let h = Harness::start().await;
+    let id = h.create_base(K1).await;
+    h.clock.advance(secs(10));
+    let (_, u) = h.get("/usage", K1).await;
+    assert_eq!(u["runningSeconds"], 10.0, "{u}");
+    assert_eq!(h.pause(K1, &id).await, StatusCode::NO_CONTENT);
+    h.clock.advance(secs(1000));
+    let (status, u) = h.get("/usage", K1).await;
+    assert_eq!(status, StatusCode::OK, "{u}");
+    assert_eq!(u["runningSeconds"], 10.0, "paused time was billed: {u}");
+    assert_eq!(u["pausedSeconds"], 1000.0, "{u}");
+    let (status, _) = h.post(&format!("/v2/sandboxes/{id}/connect"), K1, json!({})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    h.clock.advance(secs(5));
+    let (_, u) = h.get("/usage", K1).await;
+    assert_eq!(u["runningSeconds"], 15.0, "{u}");
+    assert_eq!(h.delete(&format!("/sandboxes/{id}"), K1).await.0, StatusCode::NO_CONTENT);
+    h.clock.advance(secs(500));
+    let (_, u) = h.get("/usage", K1).await;
+    assert_eq!(u["runningSeconds"], 15.0, "{u}");
+    assert_eq!(u["pausedSeconds"], 1000.0, "{u}");
+    // 2 vCPUs and 512 MiB by default.
+    assert_eq!(u["cpuSeconds"], 30.0, "{u}");
+    assert_eq!(u["memoryGibSeconds"], 7.5, "{u}");
+    let rows = u["sandboxes"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{u}");
+    assert_eq!(rows[0]["sandboxID"], id.as_str());
+    assert_eq!(rows[0]["state"], "deleted");
+    assert_eq!(rows[0]["runningSeconds"], 15.0);
+    // Another key's usage is its own.
+    let (_, u2) = h.get("/usage", K2).await;
+    assert_eq!(u2["runningSeconds"], 0.0, "{u2}");
+    assert_eq!(u2["sandboxes"], json!([]));
+}
+
+#[tokio::test]
+async fn health_openapi_and_prometheus() {
+    let h = Harness::start().await;
+    let resp = h.req(Method::GET, "/health", None).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    let id = h.create_base(K1).await;
+    let paused = h.create_base(K2).await;
+    assert_eq!(h.pause(K2, &paused).await, StatusCode::NO_CONTENT);
+    let _ = h.get(&format!("/sandboxes/{id}"), K1).await;
+    let resp = h.req(Method::GET, "/metrics", Some(K1)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("# TYPE stasis_sandboxes gauge"), "{text}");
+    assert!(text.lines().any(|l| l == r#"stasis_sandboxes{state="running"} 1"#), "{text}");
+    assert!(text.lines().any(|l| l == r#"stasis_sandboxes{state="paused"} 1"#), "{text}");
+    assert!(text.contains("# TYPE stasis_http_request_duration_seconds histogram"), "{text}");
+    assert!(text.contains(r#"route="/sandboxes/{id}""#), "{text}");
+
+    let (status, doc) = h.get("/openapi.json", K1).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    let routes = [
+        ("/health", "get"),
+        ("/sandboxes", "post"),
+        ("/sandboxes", "get"),
+        ("/v2/sandboxes", "post"),
+        ("/v2/sandboxes", "get"),
+        ("/sandboxes/{id}", "get"),
+        ("/sandboxes/{id}", "delete"),
+        ("/sandboxes/{id}/pause", "post"),
+        ("/sandboxes/{id}/resume", "post"),
+        ("/sandboxes/{id}/connect", "post"),
+        ("/v2/sandboxes/{id}/connect", "post"),
+        ("/sandboxes/{id}/timeout", "post"),
+        ("/sandboxes/{id}/refreshes", "post"),
+        ("/sandboxes/{id}/metrics", "get"),
+        ("/usage", "get"),
+        ("/metrics", "get"),
+    ];
+    let missing: Vec<String> =
+        routes.iter().filter(|(p, m)| doc["paths"][p][m].is_null()).map(|(p, m)| format!("{} {p}", m.to_uppercase())).collect();
+    assert!(missing.is_empty(), "not in /openapi.json: {missing:?}");
+}
+
+async fn end_at(h: &Harness, id: &str) -> chrono::DateTime<chrono::Utc> {
+    parse_time(&h.get(&format!("/sandboxes/{id}"), K1).await.1["endAt"])
+}

@@ -1,0 +1,159 @@
+//! The state machine through HTTP: overlapping operations, and operations whose runtime call
+//! fails.
+
+use crate::common::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use stasis_runtime::SandboxStatus;
+use stasis_types::SandboxState;
+use std::time::Duration;
+
+const SLOW: Duration = Duration::from_millis(300);
+
+#[tokio::test]
+async fn concurrent_pause_and_kill_end_consistently() {
+    for kill_first in [false, true] {
+        let h = Harness::start().await;
+        let id = h.create_base(K1).await;
+        h.runtime.set_delay(SLOW);
+        let pause_path = format!("/sandboxes/{id}/pause");
+        let pause = h.post(&pause_path, K1, json!({}));
+        let kill = async {
+            tokio::time::sleep(Duration::from_millis(if kill_first { 0 } else { 50 })).await;
+            h.delete(&format!("/sandboxes/{id}"), K1).await
+        };
+        let pause = async {
+            tokio::time::sleep(Duration::from_millis(if kill_first { 50 } else { 0 })).await;
+            pause.await
+        };
+        let ((ps, pv), (ks, kv)) = tokio::join!(pause, kill);
+        assert!(!ps.is_server_error() && !ks.is_server_error(), "kill_first={kill_first}: pause {ps} {pv}, kill {ks} {kv}");
+        // A kill is never refused for a pause under way: it waits for it.
+        assert_eq!(ks, StatusCode::NO_CONTENT, "kill_first={kill_first}: {kv}");
+        if kill_first {
+            assert!(ps == StatusCode::CONFLICT || ps == StatusCode::NOT_FOUND, "pause of a dying sandbox: {ps} {pv}");
+            assert_eq!(pv["code"], ps.as_u16());
+        } else {
+            assert_eq!(ps, StatusCode::NO_CONTENT, "{pv}");
+        }
+        assert_eq!(h.state(K1, &id).await, None);
+        assert_eq!(h.record_state(&id).await, None);
+        assert_eq!(h.runtime_status(&id), None);
+    }
+}
+
+#[tokio::test]
+async fn pause_during_resume_is_409_and_resume_completes() {
+    let h = Harness::start().await;
+    let id = h.create_base(K1).await;
+    assert_eq!(h.pause(K1, &id).await, StatusCode::NO_CONTENT);
+    h.runtime.set_delay(SLOW);
+    let connect_path = format!("/v2/sandboxes/{id}/connect");
+    let connect = h.post(&connect_path, K1, json!({}));
+    let pause = async {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let during = h.post(&format!("/sandboxes/{id}/pause"), K1, json!({})).await;
+        // A sandbox mid-resume is never 404 either.
+        let get = h.get(&format!("/sandboxes/{id}"), K1).await;
+        let connect_again = h.post(&format!("/v2/sandboxes/{id}/connect"), K1, json!({})).await;
+        (during, get, connect_again)
+    };
+    let ((cs, cv), ((ps, pv), (gs, gv), (c2s, c2v))) = tokio::join!(connect, pause);
+    assert_eq!(cs, StatusCode::CREATED, "{cv}");
+    assert_error(ps, &pv, 409);
+    assert_eq!(gs, StatusCode::OK, "{gv}");
+    assert_eq!(gv["state"], "running", "a resuming sandbox shows as running");
+    assert_error(c2s, &c2v, 409);
+    assert_eq!(h.record_state(&id).await, Some(SandboxState::Running));
+    assert_eq!(h.runtime_status(&id), Some(SandboxStatus::Running));
+}
+
+#[tokio::test]
+async fn double_pause_concurrently_gives_exactly_one_204() {
+    let h = Harness::start().await;
+    let id = h.create_base(K1).await;
+    h.runtime.set_delay(SLOW);
+    let path = format!("/sandboxes/{id}/pause");
+    let p = || h.post(&path, K1, json!({}));
+    let (a, b, c) = tokio::join!(p(), p(), p());
+    let statuses = [a.0, b.0, c.0];
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::NO_CONTENT).count(), 1, "{statuses:?}");
+    for (s, v) in [a, b, c] {
+        if s != StatusCode::NO_CONTENT {
+            assert_error(s, &v, 409);
+        }
+    }
+    assert_eq!(h.record_state(&id).await, Some(SandboxState::Paused));
+    assert_eq!(h.runtime_status(&id), Some(SandboxStatus::Paused));
+}
+
+#[tokio::test]
+async fn a_failed_pause_leaves_the_sandbox_running_and_usable() {
+    let h = Harness::start().await;
+    let id = h.create_base(K1).await;
+    h.runtime.fail("pause", true);
+    let (s, v) = h.post(&format!("/sandboxes/{id}/pause"), K1, json!({})).await;
+    assert!(s.is_server_error(), "{s} {v}");
+    assert_eq!(v["code"], s.as_u16(), "{v}");
+    assert_eq!(h.state(K1, &id).await.as_deref(), Some("running"));
+    assert_eq!(h.record_state(&id).await, Some(SandboxState::Running));
+    assert_eq!(h.runtime_status(&id), Some(SandboxStatus::Running));
+    let (s, _) = h.post(&format!("/sandboxes/{id}/timeout"), K1, json!({"timeout": 100})).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = h.post(&format!("/v2/sandboxes/{id}/connect"), K1, json!({})).await;
+    assert_eq!(s, StatusCode::OK);
+    h.runtime.fail("pause", false);
+    assert_eq!(h.pause(K1, &id).await, StatusCode::NO_CONTENT);
+    assert_eq!(h.runtime_status(&id), Some(SandboxStatus::Paused));
+}
+
+#[tokio::test]
+async fn a_failed_resume_leaves_the_sandbox_paused_and_resumable() {
+    let h = Harness::start().await;
+    let id = h.create_base(K1).await;
+    assert_eq!(h.pause(K1, &id).await, StatusCode::NO_CONTENT);
+    h.runtime.fail("resume", true);
+    for path in [format!("/v2/sandboxes/{id}/connect"), format!("/sandboxes/{id}/resume")] {
+        let (s, v) = h.post(&path, K1, json!({})).await;
+        assert!(s.is_server_error(), "{s} {v}");
+        assert_eq!(h.state(K1, &id).await.as_deref(), Some("paused"));
+        assert_eq!(h.record_state(&id).await, Some(SandboxState::Paused));
+        assert_eq!(h.runtime_status(&id), Some(SandboxStatus::Paused));
+    }
+    h.runtime.fail("resume", false);
+    let (s, v) = h.post(&format!("/v2/sandboxes/{id}/connect"), K1, json!({})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(h.runtime_status(&id), Some(SandboxStatus::Running));
+}
+
+#[tokio::test]
+async fn a_failed_create_leaves_nothing() {
+    let h = Harness::start().await;
+    h.runtime.fail("create", true);
+    let (s, v) = h.post("/v2/sandboxes", K1, json!({"templateID": "base"})).await;
+    assert!(s.is_server_error(), "{s} {v}");
+    assert_eq!(v["code"], s.as_u16());
+    assert!(h.store_ids().await.is_empty());
+    assert!(h.runtime_ids().await.is_empty());
+    let (_, list) = h.get("/v2/sandboxes", K1).await;
+    assert_eq!(list, json!([]));
+    h.runtime.fail("create", false);
+    h.create_base(K1).await;
+}
+
+#[tokio::test]
+async fn kill_of_a_paused_sandbox_whose_kill_fails_is_retried_by_the_sweeper() {
+    let h = Harness::start().await;
+    let id = h.create_base(K1).await;
+    h.runtime.fail("kill", true);
+    let (s, v) = h.delete(&format!("/sandboxes/{id}"), K1).await;
+    assert!(s.is_server_error(), "{s} {v}");
+    h.runtime.fail("kill", false);
+    // It is on its way out: not listed as running, not pausable.
+    let (s, _) = h.post(&format!("/sandboxes/{id}/pause"), K1, json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    h.clock.advance(secs(31));
+    h.lifecycle.sweep_once().await;
+    assert_eq!(h.state(K1, &id).await, None);
+    assert_eq!(h.runtime_status(&id), None);
+}
