@@ -3,7 +3,7 @@
 use crate::{Lifecycle, LifecycleError};
 use rand::Rng;
 use stasis_runtime::{Limits, RuntimeError, SandboxId, SandboxSpec};
-use stasis_store::{Changes, ListQuery, OnTimeout, Page, SandboxRecord};
+use stasis_store::{Changes, ListQuery, OnTimeout, Page, SandboxRecord, StoreError};
 use stasis_types::wire::{Metadata, SandboxMetric};
 use stasis_types::SandboxState;
 use std::collections::BTreeMap;
@@ -211,17 +211,26 @@ impl Lifecycle {
 
     /// Remove a sandbox in any state. An operation under way is waited for first.
     pub async fn kill(&self, owner: Option<&str>, id: &str) -> Result<(), LifecycleError> {
-        let rec = self.settled(owner, id, KILL_WAITS_FOR).await?;
-        if rec.state.is_transitional() {
-            return Err(LifecycleError::Conflict(format!("sandbox {id} is {}", rec.state)));
+        let deadline = tokio::time::Instant::now() + KILL_WAITS_FOR;
+        loop {
+            let rec = self.settled(owner, id, deadline.saturating_duration_since(tokio::time::Instant::now())).await?;
+            if rec.state.is_transitional() {
+                return Err(LifecycleError::Conflict(format!("sandbox {id} is {}", rec.state)));
+            }
+            let now = self.now();
+            let changes = match rec.state {
+                SandboxState::Running => Changes { add_running_ms: ms(now - rec.started_at), ..Default::default() },
+                SandboxState::Paused => Changes { add_paused_ms: ms(now - rec.state_since), ..Default::default() },
+                _ => Changes::default(),
+            };
+            match self.store.transition(id, rec.state, SandboxState::Killing, changes, now).await {
+                Ok(_) => break,
+                // Another operation claimed it between our read and our claim: wait for that one
+                // too, rather than refusing a kill the caller cannot retry meaningfully.
+                Err(StoreError::Conflict { .. }) if tokio::time::Instant::now() < deadline => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
-        let now = self.now();
-        let changes = match rec.state {
-            SandboxState::Running => Changes { add_running_ms: ms(now - rec.started_at), ..Default::default() },
-            SandboxState::Paused => Changes { add_paused_ms: ms(now - rec.state_since), ..Default::default() },
-            _ => Changes::default(),
-        };
-        self.store.transition(id, rec.state, SandboxState::Killing, changes, now).await?;
         self.conns.close_all(id);
         self.finish_kill(id).await
     }
