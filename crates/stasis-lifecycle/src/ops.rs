@@ -200,7 +200,9 @@ impl Lifecycle {
                     }
                     Err(err) => {
                         tracing::error!(%id, %err, "resume failed; the sandbox stays paused");
-                        self.store.transition(id, SandboxState::Resuming, SandboxState::Paused, Changes::default(), self.now()).await?;
+                        // The paused stretch so far is over (re-entering Paused restarts it).
+                        let changes = Changes { add_paused_ms: ms(now - rec.state_since), ..Default::default() };
+                        self.store.transition(id, SandboxState::Resuming, SandboxState::Paused, changes, self.now()).await?;
                         Err(err.into())
                     }
                 }
