@@ -45,10 +45,15 @@ impl Lifecycle {
                         self.store.transition(&rec.id, from, v, Changes::default(), now).await?;
                         from = v;
                     }
-                    let changes = if t == SandboxState::Running {
-                        Changes { started_at: Some(now), end_at: Some(std::cmp::max(rec.end_at, now)), ..Default::default() }
-                    } else {
-                        Changes::default()
+                    // Keep usage whole: a rolled-back pause never stopped the sandbox (its running
+                    // stretch goes on); a finished one ends the stretch, at the pause's start when
+                    // known, else now.
+                    let changes = match (rec.state, t) {
+                        (SandboxState::Pausing, SandboxState::Running) => Changes { end_at: Some(std::cmp::max(rec.end_at, now)), ..Default::default() },
+                        (_, SandboxState::Running) => Changes { started_at: Some(now), end_at: Some(std::cmp::max(rec.end_at, now)), ..Default::default() },
+                        (SandboxState::Pausing, _) => Changes { add_running_ms: (rec.state_since - rec.started_at).num_milliseconds().max(0), ..Default::default() },
+                        (SandboxState::Running, _) => Changes { add_running_ms: (now - rec.started_at).num_milliseconds().max(0), ..Default::default() },
+                        _ => Changes::default(),
                     };
                     self.store.transition(&rec.id, from, t, changes, now).await?;
                 }

@@ -239,6 +239,20 @@ async fn reconcile_keeps_running_time_of_an_interrupted_pause() {
     assert_eq!(usage.paused_seconds, 0.0, "{usage:?}");
 }
 
+#[tokio::test]
+async fn reconcile_keeps_running_time_of_a_rolled_back_pause() {
+    let f = Fixture::new();
+    let id = f.create().await;
+    f.clock.advance(secs(10));
+    // The server died before the runtime checkpointed: the sandbox never stopped running.
+    f.store.transition(&id, Running, Pausing, Changes::default(), f.clock.now()).await.unwrap();
+    f.clock.advance(secs(20));
+    f.lc.reconcile().await.unwrap();
+    assert_eq!(f.state(&id).await, Some(Running));
+    let usage = f.lc.usage(OWNER).await.unwrap();
+    assert_eq!(usage.running_seconds, 30.0, "{usage:?}");
+}
+
 /// `first` starts reading 10 ms before `second`; both read `running` before either claims it.
 async fn staggered<A: std::future::Future, B: std::future::Future>(first: A, second: B) -> (A::Output, B::Output) {
     tokio::join!(first, async {
