@@ -9,7 +9,8 @@ use utoipa::OpenApi;
     paths(
         routes::create::create, routes::list::list_v2, routes::list::list_running, routes::get::get, routes::kill::kill,
         routes::pause::pause, routes::resume::resume, routes::connect::connect, routes::timeout::set_timeout,
-        routes::metrics::metrics, routes::usage::usage, routes::health::health
+        routes::metrics::metrics, routes::usage::usage, routes::health::health, routes::timeout::refresh,
+        routes::health::prometheus
     ),
     components(schemas(
         stasis_types::wire::NewSandbox, stasis_types::wire::Sandbox, stasis_types::wire::SandboxDetail,
@@ -17,9 +18,24 @@ use utoipa::OpenApi;
         stasis_types::wire::PauseRequest, stasis_types::wire::TimeoutRequest, stasis_types::wire::SandboxMetric,
         stasis_types::wire::UsageReport, stasis_types::wire::ErrorBody
     )),
-    modifiers(&ApiKeyAuth)
+    modifiers(&ApiKeyAuth, &LegacyRoutes)
 )]
 pub struct ApiDoc;
+
+/// The legacy routes served by the same handlers as their current twins (a handler has one
+/// annotation): documented as copies, marked deprecated.
+struct LegacyRoutes;
+
+impl utoipa::Modify for LegacyRoutes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (current, legacy) in [("/v2/sandboxes", "/sandboxes"), ("/v2/sandboxes/{id}/connect", "/sandboxes/{id}/connect")] {
+            let Some(mut op) = openapi.paths.paths.get(current).and_then(|p| p.post.clone()) else { continue };
+            op.operation_id = op.operation_id.map(|id| format!("{id}_legacy"));
+            op.deprecated = Some(utoipa::openapi::Deprecated::True);
+            openapi.paths.paths.entry(legacy.to_owned()).or_default().post = Some(op);
+        }
+    }
+}
 
 struct ApiKeyAuth;
 

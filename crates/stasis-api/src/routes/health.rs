@@ -11,6 +11,7 @@ pub async fn health() -> impl IntoResponse {
 }
 
 /// Prometheus metrics of the control plane.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&state).await)
 }

@@ -16,12 +16,14 @@ pub async fn set_timeout(State(state): State<AppState>, owner: Owner, Path(id): 
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Refresh {
     duration: Option<u64>,
 }
 
 /// `POST /sandboxes/{id}/refreshes` (legacy keep-alive): `end = now + duration`.
+#[utoipa::path(post, path = "/sandboxes/{id}/refreshes", params(("id" = String, Path)), request_body = Refresh,
+    responses((status = 204), (status = 400, body = stasis_types::wire::ErrorBody), (status = 404, body = stasis_types::wire::ErrorBody)))]
 pub async fn refresh(State(state): State<AppState>, owner: Owner, Path(id): Path<String>, Json(body): Json<Refresh>) -> Result<StatusCode, ApiError> {
     let secs = body.duration.unwrap_or(state.lifecycle.config().default_timeout.as_secs());
     state.lifecycle.set_timeout(&owner.0, convert::sandbox_id_from_path(&id), secs).await?;
