@@ -29,7 +29,7 @@
 #   STASIS_CONFORMANCE_NO_BUILD set to 1 to use target/debug as it is
 #   STASIS_CONFORMANCE_KEEP     set to 1 to keep logs (server logs, each generation's stderr)
 #   STASIS_CONFORMANCE_DEBUG    set to 1 for progress of each scenario on stderr
-#   STASIS_TEMPLATES_HOME       data dir whose templates/ is the template cache (default /var/lib/stasis)
+#   STASIS_TEMPLATES_DIR        the shared template cache (default /var/lib/stasis/templates)
 
 set -Eeuo pipefail
 
@@ -44,7 +44,7 @@ SCENARIOS=${*:-$ALL_SCENARIOS}
 JOBS=${STASIS_CONFORMANCE_JOBS:-2}
 VENV=${STASIS_CONFORMANCE_VENV:-$HERE/.venv}
 WORK_BASE=${STASIS_CONFORMANCE_WORK:-/var/lib/stasis-conformance}
-TEMPLATES_HOME=${STASIS_TEMPLATES_HOME:-/var/lib/stasis}
+TEMPLATES_DIR=${STASIS_TEMPLATES_DIR:-/var/lib/stasis/templates}
 DOMAIN=stasis.test
 STASIS=$ROOT/target/debug/stasis
 
@@ -79,12 +79,14 @@ if ! stamp_ok "$HERE/python/requirements.txt" "$VENV/.stasis-requirements"; then
 fi
 
 # --- templates: build what is missing into the shared cache ------------------------------------
-say "templates (built once into $TEMPLATES_HOME/templates, reused while their recipe is unchanged)"
-"$STASIS" --data-dir "$TEMPLATES_HOME" template build >/dev/null
+say "templates (built once into $TEMPLATES_DIR, reused while their recipe is unchanged)"
+"$STASIS" template build --templates-dir "$TEMPLATES_DIR" >/dev/null
 
 # --- work dir, certificates, servers; cleaned up whatever happens ------------------------------
 mkdir -p "$WORK_BASE"
 WORK=$(mktemp -d "$WORK_BASE/run-XXXXXX")
+# Sandboxes run as an unprivileged host uid that must traverse the path to their root file system.
+chmod 0711 "$WORK_BASE" "$WORK"
 RUN_ID=${WORK##*-}
 SERVER_PIDS=()
 SERVER_DIRS=()
@@ -129,7 +131,7 @@ remove_data_dir() { # dir: whatever a dead server left behind: runc containers, 
         done
         rm -rf "$runc_root"
     fi
-    grep -F " $dir/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do
+    { grep -F " $dir/" /proc/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do
         umount -l "$m" 2>/dev/null || true
     done
     rm -rf --one-file-system "$dir"
@@ -138,6 +140,7 @@ remove_data_dir() { # dir: whatever a dead server left behind: runc containers, 
 cleanup() {
     local status=$? i pid
     trap - EXIT INT TERM
+    set +e # clean up as much as possible, whatever fails
     for i in "${!SERVER_PIDS[@]}"; do
         pid=${SERVER_PIDS[$i]}
         if kill -0 "$pid" 2>/dev/null; then
@@ -182,14 +185,11 @@ start_server() { # name scheme: starts a server, records it, waits for /health
     port=$(free_port)
     dir=$WORK/$name
     mkdir -p "$dir"
-    # Share the template cache: through the environment if the server reads it, otherwise as the
-    # data dir's templates/.
-    ln -s "$TEMPLATES_HOME/templates" "$dir/templates"
     local tls=()
     [ "$scheme" = https ] && tls=(--tls-cert "$WORK/server.pem" --tls-key "$WORK/server.key")
-    STASIS_API_KEYS=$API_KEY STASIS_TEMPLATES_DIR=$TEMPLATES_HOME/templates \
-        "$STASIS" server --listen "127.0.0.1:$port" --data-dir "$dir" --domain "$DOMAIN:$port" "${tls[@]}" \
-        >"$WORK/$name.log" 2>&1 &
+    env -u STASIS_TLS_CERT -u STASIS_TLS_KEY -u STASIS_LISTEN -u STASIS_DOMAIN STASIS_API_KEYS="$API_KEY" \
+        "$STASIS" server --listen "127.0.0.1:$port" --data-dir "$dir" --templates-dir "$TEMPLATES_DIR" \
+        --domain "$DOMAIN:$port" "${tls[@]}" >"$WORK/$name.log" 2>&1 &
     SERVER_PIDS+=($!)
     SERVER_DIRS+=("$dir")
     if [ "$scheme" = https ]; then url=https://api.$DOMAIN:$port; else url=http://127.0.0.1:$port; fi
@@ -256,17 +256,16 @@ run_gen() { # gen: runs one generation's scenarios, its result lines to stdout a
 
 say "running: $GENS (scenarios: $SCENARIOS; $JOBS at a time)"
 started=$SECONDS
-running=0
+for gen in $GENS; do gen_command "$gen"; done # validates the names before anything starts
+GEN_PIDS=()
 for gen in $GENS; do
-    gen_command "$gen" # validates the name before anything starts
+    while [ "$(jobs -pr | grep -cvxF "$(printf '%s\n' "${SERVER_PIDS[@]}")")" -ge "$JOBS" ]; do
+        sleep 0.5
+    done
     run_gen "$gen" &
-    running=$((running + 1))
-    if [ "$running" -ge "$JOBS" ]; then
-        wait -n || true
-        running=$((running - 1))
-    fi
+    GEN_PIDS+=($!)
 done
-wait || true
+for pid in "${GEN_PIDS[@]}"; do wait "$pid" || true; done
 
 # A scenario without a result line failed too: its process crashed or hung.
 for gen in $GENS; do

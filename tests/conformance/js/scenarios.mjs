@@ -11,6 +11,7 @@ import {
   check,
   checkEq,
   checkNear,
+  describe,
   eventually,
   expectError,
   rest,
@@ -371,9 +372,12 @@ const scenarios = [
         })
       }
 
-      const results = await Promise.allSettled(BETA ? [expiry(), extend()] : [expiry(), extend(), autoPause()])
-      const failures = results.filter((r) => r.status === 'rejected').map((r) => r.reason)
-      if (failures.length) throw failures[0]
+      const checks = { expiry, extend, ...(!BETA && { autoPause }) }
+      const results = await Promise.allSettled(Object.values(checks).map((f) => f()))
+      const failures = results
+        .map((r, i) => r.status === 'rejected' && `${Object.keys(checks)[i]}: ${r.reason instanceof Failure ? r.reason.message : describe(r.reason)}`)
+        .filter(Boolean)
+      if (failures.length) throw new Failure(failures.join('; '))
     },
   },
 ]

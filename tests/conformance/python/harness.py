@@ -187,6 +187,12 @@ class Ctx:
             print(f"[{GEN}] {self.name}:", *args, file=sys.stderr)
 
 
+def _where(err: BaseException) -> str:
+    """`` (at scenarios_sync.py:123)``: the suite's own line an unexpected error came through."""
+    ours = [f for f in traceback.extract_tb(err.__traceback__) if os.path.dirname(f.filename) == os.path.dirname(__file__)]
+    return f" (at {os.path.basename(ours[-1].filename)}:{ours[-1].lineno})" if ours else ""
+
+
 def _report(name: str, err: Optional[BaseException]) -> bool:
     if err is None:
         print(f"PASS {GEN} {name}", flush=True)
@@ -194,7 +200,7 @@ def _report(name: str, err: Optional[BaseException]) -> bool:
     if isinstance(err, Failure):
         reason = str(err)
     else:
-        reason = f"unexpected {describe(err)}"
+        reason = f"unexpected {describe(err)}{_where(err)}"
         if DEBUG:
             traceback.print_exception(err)
     print(f"FAIL {GEN} {name}: {' '.join(reason.split())}", flush=True)

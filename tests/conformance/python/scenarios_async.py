@@ -35,6 +35,7 @@ from harness import (  # noqa: E402 - after the generation name is set
     check,
     check_eq,
     check_near,
+    describe,
     expect_error,
     rest,
     run_async,
@@ -351,10 +352,15 @@ async def timeouts(ctx):
         await Sandbox.connect(sid, timeout=5)
         await aeventually(15, 0.25, f"second auto-pause of {sid} after a resume", paused)
 
-    results = await asyncio.gather(expiry(), extend(), auto_pause(), return_exceptions=True)
-    for r in results:
-        if isinstance(r, BaseException):
-            raise r
+    checks = (expiry, extend, auto_pause)
+    results = await asyncio.gather(*(f() for f in checks), return_exceptions=True)
+    failures = [
+        f"{f.__name__}: {r if isinstance(r, Failure) else describe(r)}"
+        for f, r in zip(checks, results)
+        if isinstance(r, BaseException)
+    ]
+    if failures:
+        raise Failure("; ".join(failures))
 
 
 SCENARIOS = [

@@ -35,6 +35,7 @@ from harness import (  # noqa: E402 - after the generation name is set
     check,
     check_eq,
     check_near,
+    describe,
     eventually,
     expect_error,
     rest,
@@ -350,8 +351,8 @@ def timeouts(ctx):
         def run():
             try:
                 fn()
-            except BaseException as err:  # noqa: BLE001 - collected and re-raised below
-                failures.append(err)
+            except BaseException as err:  # noqa: BLE001 - collected and reported below
+                failures.append(f"{fn.__name__}: {err if isinstance(err, Failure) else describe(err)}")
 
         return threading.Thread(target=run, daemon=True)
 
@@ -361,7 +362,8 @@ def timeouts(ctx):
     for t in threads:
         t.join(60)
     if failures:
-        raise failures[0]
+        raise Failure("; ".join(failures))
+    check(not any(t.is_alive() for t in threads), "a timeout check still runs after 60 s")
 
 
 SCENARIOS = [

@@ -152,7 +152,7 @@ export async function runScenarios(scenarios, only) {
       console.log(`PASS ${GEN} ${scenario.name}`)
     } catch (err) {
       failed++
-      const reason = err instanceof Failure ? err.message : `unexpected ${describe(err)}`
+      const reason = err instanceof Failure ? err.message : `unexpected ${describe(err)}${where(err)}`
       console.log(`FAIL ${GEN} ${scenario.name}: ${reason.replace(/\s+/g, ' ')}`)
       if (!(err instanceof Failure) && process.env.STASIS_CONFORMANCE_DEBUG) console.error(err)
     } finally {
@@ -161,6 +161,15 @@ export async function runScenarios(scenarios, only) {
     }
   }
   return failed
+}
+
+/** ` (at scenarios.mjs:123)`: the suite's own line an unexpected error came through. */
+function where(err) {
+  const frame = String(err?.stack ?? '')
+    .split('\n')
+    .map((l) => l.match(/\/conformance\/js\/((?:lib\/)?[\w-]+\.mjs):(\d+)/))
+    .find(Boolean)
+  return frame ? ` (at ${frame[1]}:${frame[2]})` : ''
 }
 
 export function debug(...args) {
