@@ -84,7 +84,9 @@ impl Runc {
         }
     }
 
-    /// Checkpoint with CRIU; the container is stopped and destroyed when this succeeds.
+    /// Checkpoint with CRIU; when this succeeds the container's processes are gone (CRIU kills
+    /// them right after the dump, so nothing runs between the dump and the kill) and runc has
+    /// destroyed the container.
     pub async fn checkpoint(&self, id: &str, images: &Path, work: &Path) -> Result<(), RuntimeError> {
         self.run(
             "runc checkpoint",

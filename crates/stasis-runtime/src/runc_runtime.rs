@@ -280,7 +280,46 @@ impl RuncRuntime {
 
         overlay::mount_overlay(&template_rootfs, &upper, &work, &rootfs)?;
         let pid = self.runc.run_detached(id.as_str(), &bundle).await?;
-        self.attach(id, pid, true).await
+        self.attach(id, pid, true).await?;
+        let recipe = self.templates.recipe(&spec.template)?;
+        if let Some(start) = recipe.start {
+            self.start_template_command(id, dir, start, recipe.ready_port).await?;
+        }
+        Ok(())
+    }
+
+    /// Start a template's `start` command inside the sandbox and wait for its `ready_port`.
+    ///
+    /// The command must end up a child of the sandbox's init, so that CRIU dumps it with the
+    /// sandbox: `runc exec --detach` would leave it to this process, the child subreaper of
+    /// sandbox inits. So a shell backgrounds it in a session of its own and exits, and the
+    /// kernel re-parents it to the init. Its stdio points at files inside the sandbox: CRIU
+    /// refuses to dump a process whose stdio is a host file.
+    async fn start_template_command(&self, id: &SandboxId, dir: &Path, start: &str, ready_port: Option<u16>) -> Result<(), RuntimeError> {
+        use crate::template::{READY_TIMEOUT, START_LOG};
+        let quoted = start.replace('\'', r"'\''");
+        let script = format!("cd / && setsid /bin/sh -c '{quoted}' </dev/null >>{START_LOG} 2>&1 &");
+        let argv = ["/bin/sh".to_owned(), "-c".to_owned(), script];
+        let out = self.runc.exec(id.as_str(), &argv, &[], "/", (0, 0), Some(Duration::from_secs(10))).await?;
+        if !out.status.success() {
+            return Err(RuntimeError::Command { what: "start of the template's command".into(), detail: last_lines(&out.stderr, 4) });
+        }
+        let Some(port) = ready_port else { return Ok(()) };
+        let netns = self.live(id).ok_or_else(|| RuntimeError::NotRunning(id.clone()))?.netns;
+        let deadline = std::time::Instant::now() + READY_TIMEOUT;
+        loop {
+            match netns.connect(port, Duration::from_secs(1)).await {
+                Ok(_) => return Ok(()),
+                Err(_) if std::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(e) => {
+                    let log = std::fs::read(dir.join("upper").join(START_LOG.trim_start_matches('/'))).map(|b| last_lines(&b, 6)).unwrap_or_default();
+                    return Err(RuntimeError::Command {
+                        what: format!("template service on port {port}"),
+                        detail: format!("not accepting connections {READY_TIMEOUT:?} after start ({e}); {START_LOG} ends with: {log}"),
+                    });
+                }
+            }
+        }
     }
 
     async fn remove_everything(&self, id: &SandboxId, dir: &Path) -> Result<(), RuntimeError> {
@@ -298,6 +337,32 @@ impl RuncRuntime {
         })
         .await
         .expect("remove task")
+    }
+
+    /// `runc restore` from `images` over the sandbox's (re)mounted overlay, then attach. On
+    /// failure nothing of the attempt remains (no container, no mount).
+    async fn restore_from(&self, id: &SandboxId, record: &SandboxRecord, images: &Path) -> Result<(), RuntimeError> {
+        let dir = self.sandbox_dir(id);
+        let rootfs = dir.join("bundle/rootfs");
+        if !overlay::is_mountpoint(&rootfs)? {
+            overlay::mount_overlay(&record.template_rootfs, &dir.join("upper"), &dir.join("work"), &rootfs)?;
+        }
+        // The restored init runs as the mapped root and must be able to read the images.
+        chown_tree(images, self.cfg.id_map.host_base)?;
+        let work = dir.join("restore-work");
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work).ctx(|| format!("create {}", work.display()))?;
+        let pid = match self.runc.restore(id.as_str(), &dir.join("bundle"), images, &work).await {
+            Ok(pid) => pid,
+            Err(err) => {
+                let detail = format!("{err}; criu: {}", Self::dump_log_tail(&work, "restore.log"));
+                let _ = self.runc.delete_force(id.as_str()).await;
+                let _ = overlay::unmount(&rootfs);
+                return Err(RuntimeError::RestoreFailed { id: id.clone(), detail });
+            }
+        };
+        let _ = std::fs::remove_dir_all(&work);
+        self.attach(id, pid, true).await
     }
 
     fn dump_log_tail(work: &Path, log: &str) -> String {
@@ -417,12 +482,14 @@ impl Runtime for RuncRuntime {
         for d in [&images, &work] {
             std::fs::create_dir_all(d).ctx(|| format!("create {}", d.display()))?;
         }
+        // CRIU kills the processes right after the dump (leaving them running would let them
+        // write to the upper dir after their memory was saved, and the two would disagree).
         if let Err(err) = self.runc.checkpoint(id.as_str(), &images, &work).await {
+            // A failed dump (disk full, an undumpable resource) leaves the processes running.
             let detail = format!("{err}; criu: {}", Self::dump_log_tail(&work, "dump.log"));
             let _ = std::fs::remove_dir_all(&partial);
             return Err(RuntimeError::CheckpointFailed { id: id.clone(), detail });
         }
-        // From here the processes are gone: the images are the sandbox.
         let pid = self.detach(id);
         self.runc.delete_force(id.as_str()).await?;
         if let Some(pid) = pid {
@@ -438,14 +505,11 @@ impl Runtime for RuncRuntime {
             paused_at_ms: now_ms(),
             image_bytes: dir_size(&images),
         };
-        let base = self.cfg.id_map.host_base;
         let upper = dir.join("upper");
-        let finish = {
+        let persisted = {
             let (partial, dir) = (partial.clone(), dir.clone());
             tokio::task::spawn_blocking(move || -> Result<(), RuntimeError> {
                 std::fs::write(partial.join("manifest.json"), manifest.to_bytes()).ctx(|| "write manifest".into())?;
-                // The restored init runs as the mapped root and must be able to read the images.
-                chown_tree(&partial.join("images"), base)?;
                 sync::fsync_tree(&partial)?;
                 sync::syncfs(&upper)?;
                 std::fs::rename(&partial, dir.join("checkpoint")).ctx(|| "rename checkpoint into place".into())?;
@@ -454,10 +518,20 @@ impl Runtime for RuncRuntime {
             .await
             .expect("pause finish task")
         };
-        if let Err(err) = finish {
-            // The processes are gone and the images are not durable: nothing to roll back to.
-            tracing::error!(%id, %err, "checkpoint taken but not persisted");
-            return Err(RuntimeError::CheckpointFailed { id: id.clone(), detail: format!("{err} (sandbox lost its memory state)") });
+        if let Err(err) = persisted {
+            // The images are complete but not durable: bring the sandbox back from them, so a
+            // failed pause still leaves it running.
+            let images = if dir.join("checkpoint").exists() { dir.join("checkpoint/images") } else { images };
+            let restored = self.restore_from(id, &record, &images).await;
+            let _ = std::fs::remove_dir_all(&partial);
+            let _ = std::fs::remove_dir_all(dir.join("checkpoint"));
+            return Err(RuntimeError::CheckpointFailed {
+                id: id.clone(),
+                detail: match restored {
+                    Ok(()) => format!("{err}; the sandbox was restored from its images and keeps running"),
+                    Err(e) => format!("{err}; restoring it from its images failed too, the sandbox is lost: {e}"),
+                },
+            });
         }
         overlay::unmount(&dir.join("bundle/rootfs"))?;
         tracing::info!(%id, "sandbox paused");
@@ -480,29 +554,9 @@ impl Runtime for RuncRuntime {
                 detail: "it names another sandbox, or its template or envd binary is gone".into(),
             });
         }
-        let rootfs = dir.join("bundle/rootfs");
-        if !overlay::is_mountpoint(&rootfs)? {
-            overlay::mount_overlay(&record.template_rootfs, &dir.join("upper"), &dir.join("work"), &rootfs)?;
-        }
-        let work = dir.join("restore-work");
-        let _ = std::fs::remove_dir_all(&work);
-        std::fs::create_dir_all(&work).ctx(|| format!("create {}", work.display()))?;
-        let images = dir.join("checkpoint/images");
-        let pid = match self.runc.restore(id.as_str(), &dir.join("bundle"), &images, &work).await {
-            Ok(pid) => pid,
-            Err(err) => {
-                let detail = format!("{err}; criu: {}", Self::dump_log_tail(&work, "restore.log"));
-                let _ = self.runc.delete_force(id.as_str()).await;
-                let _ = overlay::unmount(&rootfs);
-                return Err(RuntimeError::RestoreFailed { id: id.clone(), detail });
-            }
-        };
-        self.attach(id, pid, true).await?;
+        self.restore_from(id, &record, &dir.join("checkpoint/images")).await?;
         let checkpoint = dir.join("checkpoint");
-        tokio::task::spawn_blocking(move || {
-            let _ = std::fs::remove_dir_all(&work);
-            std::fs::remove_dir_all(&checkpoint)
-        })
+        tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&checkpoint))
         .await
         .expect("cleanup task")
         .ctx(|| "remove the used checkpoint".into())?;

@@ -27,10 +27,33 @@ pub struct TemplateRecipe {
     pub packages: &'static [&'static str],
     /// Shell run with `chroot` in the new root after debootstrap, as root.
     pub setup: &'static str,
+    /// Files written into the root before `setup` runs: (absolute path, contents, mode). Part of
+    /// the hash, so editing one of them rebuilds the template.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub files: &'static [TemplateFile],
+    /// A command started (as root, by `/bin/sh -c`, in `/`) inside every new sandbox of this
+    /// template, right after its init. It is checkpointed and restored with the sandbox.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<&'static str>,
+    /// When set, creating a sandbox returns only once this port accepts connections inside it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready_port: Option<u16>,
 }
+// (The three optional fields are left out of the hash input when unset, so adding them did not
+// change the hash, and force a rebuild, of templates that do not use them.)
 
-/// Shared by every template: the E2B-style user and the files runc does not provide.
-const COMMON_SETUP: &str = r#"set -eu
+/// A file a recipe puts into its root: absolute path inside the root, contents, mode.
+pub type TemplateFile = (&'static str, &'static str, u32);
+
+/// Where a template's `start` command writes its output, inside the sandbox.
+pub const START_LOG: &str = "/var/log/stasis-template-start.log";
+
+/// How long `create` waits for a template's `ready_port`.
+pub const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+macro_rules! common_setup {
+    () => {
+        r#"set -eu
 id -u user >/dev/null 2>&1 || useradd --create-home --uid 1000 --shell /bin/bash user
 echo 'user ALL=(ALL:ALL) NOPASSWD: ALL' > /etc/sudoers.d/user
 chmod 0440 /etc/sudoers.d/user
@@ -38,17 +61,59 @@ printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1
 echo sandbox > /etc/hostname
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log
-"#;
+"#
+    };
+}
+
+/// Shared by every template: the E2B-style user and the files runc does not provide.
+const COMMON_SETUP: &str = common_setup!();
+
+const BASE_PACKAGES: &[&str] = &["bash", "coreutils", "procps", "python3", "curl", "ca-certificates", "iproute2", "sudo"];
 
 pub const BASE: TemplateRecipe = TemplateRecipe {
     name: "base",
     suite: "bookworm",
-    packages: &["bash", "coreutils", "procps", "python3", "curl", "ca-certificates", "iproute2", "sudo"],
+    packages: BASE_PACKAGES,
     setup: COMMON_SETUP,
+    files: &[],
+    start: None,
+    ready_port: None,
+};
+
+/// The port the E2B code interpreter SDKs talk to.
+pub const INTERPRETER_PORT: u16 = 49999;
+
+/// The E2B code interpreter SDKs' default template: `base` plus IPython kernels (with numpy,
+/// pandas, matplotlib), Node.js and the interpreter service on port 49999. Its packages come
+/// from Debian through apt (debootstrap's own resolver does not handle their dependencies).
+pub const CODE_INTERPRETER: TemplateRecipe = TemplateRecipe {
+    name: "code-interpreter-v1",
+    suite: "bookworm",
+    packages: BASE_PACKAGES,
+    setup: concat!(
+        r#"set -eu
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends \
+    python3-ipykernel python3-jupyter-client python3-matplotlib-inline \
+    python3-numpy python3-pandas python3-matplotlib python3-pil nodejs
+mkdir -p /home/user
+# Build matplotlib's font cache now, not in every sandbox's first plot.
+HOME=/root MPLBACKEND=agg python3 -c 'import matplotlib.pyplot'
+"#,
+        common_setup!()
+    ),
+    files: &[
+        ("/opt/stasis-interpreter/server.py", include_str!("../../../templates/code-interpreter-v1/server.py"), 0o644),
+        ("/opt/stasis-interpreter/js_runner.js", include_str!("../../../templates/code-interpreter-v1/js_runner.js"), 0o644),
+        ("/opt/stasis-interpreter/kernel_startup.py", include_str!("../../../templates/code-interpreter-v1/kernel_startup.py"), 0o644),
+    ],
+    start: Some("cd /home/user && HOME=/root exec python3 /opt/stasis-interpreter/server.py"),
+    ready_port: Some(INTERPRETER_PORT),
 };
 
 pub fn builtin_recipes() -> Vec<TemplateRecipe> {
-    vec![BASE]
+    vec![BASE, CODE_INTERPRETER]
 }
 
 impl TemplateRecipe {
@@ -137,7 +202,15 @@ impl TemplateStore {
             .arg(&self.mirror);
         run_streaming(cmd, "debootstrap", &say)?;
 
-        say("configuring (user `user`, sudo, hosts)");
+        for (path, contents, mode) in recipe.files {
+            let dst = rootfs.join(path.trim_start_matches('/'));
+            let parent = dst.parent().expect("a file path has a parent");
+            std::fs::create_dir_all(parent).ctx(|| format!("create {}", parent.display()))?;
+            std::fs::write(&dst, contents).ctx(|| format!("write {}", dst.display()))?;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(*mode)).ctx(|| format!("chmod {}", dst.display()))?;
+        }
+
+        say("running the recipe's setup script (user `user`, sudo, hosts, packages)");
         let mut cmd = Command::new("chroot");
         cmd.arg(&rootfs).args(["/bin/sh", "-c", recipe.setup]).env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
         run_streaming(cmd, "template setup script", &say)?;
