@@ -84,6 +84,11 @@ say "templates (built once into $TEMPLATES_DIR, reused while their recipe is unc
 
 # --- work dir, certificates, servers; cleaned up whatever happens ------------------------------
 mkdir -p "$WORK_BASE"
+# Logs of failed runs are kept; keep the newest five. A kept run holds logs only (its data
+# directories were removed), so deleting it is safe.
+for old in $(ls -1dt "$WORK_BASE"/run-* 2>/dev/null | tail -n +6); do
+    [ -e "$old/plain" ] || [ -e "$old/tls" ] || rm -rf "$old"
+done
 WORK=$(mktemp -d "$WORK_BASE/run-XXXXXX")
 # Sandboxes run as an unprivileged host uid that must traverse the path to their root file system.
 chmod 0711 "$WORK_BASE" "$WORK"

@@ -161,9 +161,11 @@ const scenarios = [
       const stream = consume(res)
       await eventually(10_000, 50, 'three streamed lines before pause', async () => stream.lines >= 3)
 
+      const pauseStarted = Date.now()
       checkEq(await sbx.pause(), sdk.pausedAnswer(id), 'pause() while a client streams')
       const pausedAt = Date.now()
       const end = await within(10_000, 'the streaming client being disconnected after pause', stream.ended)
+      check(end.at >= pauseStarted, `stream ended by ${end.how} before the pause started`)
       check(end.at <= pausedAt + 5_000, `stream ended ${(end.at - pausedAt) / 1000} s after pause returned`)
       ctx.log(`stream ended by ${end.how} after ${stream.lines} lines`)
       const linesAtEnd = stream.lines

@@ -199,6 +199,7 @@ async def network(ctx):
             return stream["lines"] >= 3
 
         await aeventually(10, 0.05, "three streamed lines before pause", three)
+        check(not reader.done(), f"the stream ended before the pause: {reader.result() if reader.done() else ''}")
         check_eq(await sbx.pause(), True, "pause() while a client streams")
         paused_at = time.monotonic()
         done, _ = await asyncio.wait({reader}, timeout=10)

@@ -185,6 +185,7 @@ def network(ctx):
     check_eq(stream.get("status"), 200, "GET /stream")
     eventually(10, 0.05, "three streamed lines before pause", lambda: stream["lines"] >= 3)
 
+    check(stream["ended"] is None, f"the stream ended before the pause: {stream['ended']}")
     check_eq(sbx.pause(), True, "pause() while a client streams")
     paused_at = time.monotonic()
     reader.join(10)
