@@ -1,0 +1,107 @@
+//! Many pause/resume cycles on one sandbox (root only): nothing lost, nothing leaked.
+//! `STASIS_CYCLES` sets the count (CI: 100; the full soak is 1000).
+
+use stasis_runtime::{ExecRequest, Limits, Runtime, RuncRuntime, RuntimeConfig, SandboxId, SandboxSpec};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+
+fn count_lines(path: &str) -> usize {
+    std::fs::read_to_string(path).map(|s| s.lines().count()).unwrap_or(0)
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn cgroup_dirs() -> usize {
+    std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .filter_map(|c| std::fs::read_dir(c.path().join("stasis")).ok())
+        .map(|d| d.count())
+        .sum()
+}
+
+fn zombies() -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+        .count()
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    walkdir::WalkDir::new(dir).into_iter().flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
+}
+
+async fn counter(rt: &RuncRuntime, id: &SandboxId) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(mut s) = rt.connect(id, 7000).await {
+            let mut text = String::new();
+            if s.read_to_string(&mut text).await.is_ok() {
+                if let Ok(n) = text.trim().parse() {
+                    return n;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "counter never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_resume_cycles_lose_nothing_and_leak_nothing() {
+    assert!(nix::unistd::geteuid().is_root(), "this test needs root (CI runs it as root)");
+    let cycles: usize = std::env::var("STASIS_CYCLES").ok().and_then(|c| c.parse().ok()).unwrap_or(100);
+    let data = PathBuf::from("/var/lib/stasis-test-cycles");
+    let envd = std::env::var_os("STASIS_ENVD_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("stasis-envd"));
+    let mut cfg = RuntimeConfig::with_data_dir(data.clone(), envd);
+    cfg.templates_dir = std::env::var_os("STASIS_TEMPLATES_DIR").map(PathBuf::from).unwrap_or_else(|| "/var/lib/stasis/templates".into());
+    let rt = RuncRuntime::new(cfg).await.unwrap();
+    let store = rt.templates().clone();
+    tokio::task::spawn_blocking(move || store.build("base", &|l| eprintln!("{l}"))).await.unwrap().unwrap();
+    for stale in rt.list().await.unwrap() {
+        rt.kill(&stale.id).await.unwrap();
+    }
+
+    let id = SandboxId::generate();
+    rt.create(&id, SandboxSpec { template: "base".into(), limits: Limits { memory_mib: 256, ..Limits::default() }, env: Default::default() })
+        .await
+        .unwrap();
+    // The counter only moves when asked, so the test knows exactly what it must be.
+    let script = "import socket\nn = 0\ns = socket.socket(); s.bind(('127.0.0.1', 7000)); s.listen(8)\nwhile True:\n    c, _ = s.accept(); n += 1; c.sendall(str(n).encode()); c.close()\n";
+    let out = rt.exec(&id, ExecRequest::new(["/bin/sh", "-c", "nohup python3 -c \"$0\" >/dev/null 2>&1 &", script])).await.unwrap();
+    assert_eq!(out.exit_code, 0);
+    assert_eq!(counter(&rt, &id).await, 1);
+
+    let sdir = data.join("sandboxes").join(id.as_str());
+    let (fds0, mounts0, cgroups0, zombies0) = (open_fds(), count_lines("/proc/self/mountinfo"), cgroup_dirs(), zombies());
+    let mut upper_peak = 0;
+    let started = Instant::now();
+    for cycle in 1..=cycles {
+        let out = rt.exec(&id, ExecRequest::new(["/bin/sh", "-c", &format!("echo {cycle} >> /root/cycles.log")])).await.unwrap();
+        assert_eq!(out.exit_code, 0, "append {cycle}");
+        rt.pause(&id).await.unwrap_or_else(|e| panic!("pause {cycle}: {e}"));
+        let paused_bytes = dir_bytes(&sdir);
+        rt.resume(&id).await.unwrap_or_else(|e| panic!("resume {cycle}: {e}"));
+        assert_eq!(counter(&rt, &id).await, cycle as u64 + 1, "the in-memory counter after cycle {cycle}");
+        // On disk: the upper dir, plus one checkpoint while paused, never an accumulation.
+        upper_peak = upper_peak.max(dir_bytes(&sdir.join("upper")));
+        assert!(paused_bytes < upper_peak + (64 << 20), "cycle {cycle}: {paused_bytes} bytes on disk while paused");
+        assert!(!sdir.join("checkpoint").exists(), "cycle {cycle}: the used checkpoint is removed");
+    }
+    eprintln!("{cycles} cycles in {:?}", started.elapsed());
+    let out = rt.exec(&id, ExecRequest::new(["cat", "/root/cycles.log"])).await.unwrap();
+    let expected: String = (1..=cycles).map(|c| format!("{c}\n")).collect();
+    assert_eq!(out.stdout_str(), expected, "every append survived");
+    assert!(open_fds() <= fds0 + 2, "fds grew from {fds0} to {}", open_fds());
+    assert_eq!(count_lines("/proc/self/mountinfo"), mounts0, "mounts");
+    assert_eq!(cgroup_dirs(), cgroups0, "cgroups");
+    rt.kill(&id).await.unwrap();
+    assert!(zombies() <= zombies0, "zombies on the host grew from {zombies0} to {}", zombies());
+}
