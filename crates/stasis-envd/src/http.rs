@@ -53,6 +53,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         // Uploads stream to disk; every other body has its own limit.
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(crate::bodyguard::layer))
         .layer(axum::middleware::from_fn(crate::cors::layer))
         .with_state(state)
 }
@@ -126,7 +127,9 @@ struct InitRequest {
 /// `/init` itself needs it — in `X-Access-Token`, or as the body's `accessToken` — so a process
 /// inside the sandbox cannot take the token over.
 async fn init(State(state): St, headers: HeaderMap, body: Body) -> Result<StatusCode, HttpError> {
-    let bytes = crate::rpc::read_body(body, state.config.max_message_bytes).await?;
+    let bytes = crate::rpc::read_body(body, state.config.max_message_bytes)
+        .await
+        .map_err(|e| HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, e.message))?;
     let parsed: Result<InitRequest, _> =
         if bytes.iter().all(u8::is_ascii_whitespace) { Ok(InitRequest::default()) } else { serde_json::from_slice(&bytes) };
     let current = state.runtime().access_token;

@@ -6,6 +6,7 @@
 //! `/files`, `/health`, `/envs`, `/init` and `/metrics` routes. All state is ordinary memory,
 //! pipes, PTYs and inotify (no io_uring), so CRIU checkpoints and restores it with the sandbox.
 
+pub mod bodyguard;
 pub mod config;
 pub mod cors;
 pub mod creds;

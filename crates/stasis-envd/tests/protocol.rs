@@ -287,3 +287,33 @@ async fn cors_for_browsers() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
 }
+
+#[tokio::test]
+async fn early_answers_close_the_connection() {
+    let envd = Envd::start().await;
+    // StreamInput for an unknown pid is answered before the body ends: the connection must be
+    // marked for closing, so a pooling client does not reuse it.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    tx.send(Ok(encode_envelope(0, br#"{"start":{"process":{"pid":999999}}}"#))).await.unwrap();
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) }));
+    let r = envd
+        .req(reqwest::Method::POST, "/process.Process/StreamInput")
+        .header("Content-Type", "application/connect+json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["connection"], "close");
+    drop(tx);
+    // A request read to its end keeps the connection.
+    let r = envd.req(reqwest::Method::POST, "/process.Process/List").header("Content-Type", "application/json").body("{}").send().await.unwrap();
+    assert!(r.headers().get("connection").is_none());
+    // Many requests in a row on the pooled client all succeed.
+    for _ in 0..20 {
+        let (_, end) = envd.stream("process.Process/Connect", json!({"process": {"pid": 999_999}}), &[]).await;
+        assert_eq!(end["error"]["code"], "not_found");
+        let (st, _) = envd.unary("process.Process/List", json!({})).await;
+        assert_eq!(st, 200);
+    }
+}
