@@ -182,7 +182,8 @@ const scenarios = [
       }
       checkEq(json.code, 502, '502 body .code')
       check(/not found/i.test(json.message ?? ''), `502 body .message ${show(json.message)} lacks "not found"`)
-      checkEq(json.sandboxId, id, '502 body .sandboxId')
+      // The beta's id is `{sandboxID}-{clientID}`; the proxy may name either form.
+      check(json.sandboxId === id || json.sandboxId === id.split('-')[0], `502 body .sandboxId ${show(json.sandboxId)} for ${id}`)
       checkEq(await sbx.isRunning(), false, 'isRunning() while paused')
       await expectError(sbx.files.read('/home/user/stream.py'), m.TimeoutError, 'files.read() while paused')
 
