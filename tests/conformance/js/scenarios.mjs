@@ -385,6 +385,24 @@ const scenarios = [
   },
 ]
 
+scenarios.push({
+  name: '7-interpreter-state',
+  async run(ctx) {
+    // "Loaded variables" survive a pause: the document's promise, with the code interpreter.
+    const ci = await load('ci')
+    const sbx = await ci.Sandbox.create({ timeoutMs: 300_000 })
+    const id = ctx.track(sbx.sandboxId)
+    const first = await sbx.runCode('x = 41 + 1\nx')
+    check(!first.error, `runCode before pause: ${show(first.error)}`)
+    checkEq(first.text, '42', 'runCode result before pause')
+    checkEq(await sbx.pause(), ci.pausedAnswer(id), 'pause()')
+    const again = await ci.resume(id)
+    const after = await again.runCode('x')
+    check(!after.error, `runCode('x') after resume: ${show(after.error)}`)
+    checkEq(after.text, '42', "runCode('x') after resume")
+  },
+})
+
 const only = process.argv.slice(2)
 const failed = await runScenarios(scenarios, only.length ? only : undefined)
 process.exit(failed ? 1 : 0)

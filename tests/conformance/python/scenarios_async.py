@@ -364,6 +364,21 @@ async def timeouts(ctx):
         raise Failure("; ".join(failures))
 
 
+async def interpreter_state(ctx):
+    """Loaded variables survive a pause: the document's promise, with the code interpreter."""
+    cls = e2b_code_interpreter.AsyncSandbox
+    sbx = await cls.create(timeout=300)
+    sid = ctx.track(sbx.sandbox_id)
+    first = await sbx.run_code("x = 41 + 1\nx")
+    check(first.error is None, f"run_code before pause: {first.error}")
+    check_eq(first.text, "42", "run_code result before pause")
+    check_eq(await sbx.pause(), True, "pause()")
+    again = await cls.connect(sid)
+    after = await again.run_code("x")
+    check(after.error is None, f"run_code('x') after resume: {after.error}")
+    check_eq(after.text, "42", "run_code('x') after resume")
+
+
 SCENARIOS = [
     document("ci"),
     document("e2b"),
@@ -372,6 +387,7 @@ SCENARIOS = [
     Scenario("4-pagination", pagination),
     Scenario("5-errors", errors),
     Scenario("6-timeouts", timeouts),
+    Scenario("7-interpreter-state", interpreter_state),
 ]
 
 if __name__ == "__main__":

@@ -367,6 +367,21 @@ def timeouts(ctx):
     check(not any(t.is_alive() for t in threads), "a timeout check still runs after 60 s")
 
 
+def interpreter_state(ctx):
+    """Loaded variables survive a pause: the document's promise, with the code interpreter."""
+    cls = e2b_code_interpreter.Sandbox
+    sbx = cls.create(timeout=300)
+    sid = ctx.track(sbx.sandbox_id)
+    first = sbx.run_code("x = 41 + 1\nx")
+    check(first.error is None, f"run_code before pause: {first.error}")
+    check_eq(first.text, "42", "run_code result before pause")
+    check_eq(sbx.pause(), True, "pause()")
+    again = cls.connect(sid)
+    after = again.run_code("x")
+    check(after.error is None, f"run_code('x') after resume: {after.error}")
+    check_eq(after.text, "42", "run_code('x') after resume")
+
+
 SCENARIOS = [
     document("ci"),
     document("e2b"),
@@ -375,6 +390,7 @@ SCENARIOS = [
     Scenario("4-pagination", pagination),
     Scenario("5-errors", errors),
     Scenario("6-timeouts", timeouts),
+    Scenario("7-interpreter-state", interpreter_state),
 ]
 
 if __name__ == "__main__":
