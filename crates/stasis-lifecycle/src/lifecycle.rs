@@ -104,6 +104,12 @@ impl Lifecycle {
             _ => return Err(LifecycleError::NotRunning(id.to_owned())),
         }
         let sid = SandboxId::parse(id).map_err(|_| LifecycleError::NotFound(id.to_owned()))?;
-        Ok(Route { id: sid, closed: self.conns.token(id) })
+        let closed = self.conns.token(id);
+        // A pause or kill that claimed the sandbox after the check above has already closed
+        // the connections it knew of, not this one: look again now that it is registered.
+        if self.record(None, id).await?.state != SandboxState::Running {
+            return Err(LifecycleError::NotRunning(id.to_owned()));
+        }
+        Ok(Route { id: sid, closed })
     }
 }
