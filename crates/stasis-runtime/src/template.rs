@@ -332,6 +332,45 @@ mod tests {
     }
 
     #[test]
+    fn a_changed_service_file_changes_the_interpreter_hash() {
+        let mut edited = CODE_INTERPRETER.clone();
+        let files: Vec<TemplateFile> = CODE_INTERPRETER
+            .files
+            .iter()
+            .map(|&(path, contents, mode)| {
+                let contents: &'static str = if path.ends_with("server.py") { Box::leak(format!("{contents}\n# edited\n").into_boxed_str()) } else { contents };
+                (path, contents, mode)
+            })
+            .collect();
+        edited.files = Box::leak(files.into_boxed_slice());
+        assert_ne!(CODE_INTERPRETER.hash(), edited.hash());
+        let mut other_start = CODE_INTERPRETER.clone();
+        other_start.start = Some("exec sleep infinity");
+        assert_ne!(CODE_INTERPRETER.hash(), other_start.hash());
+    }
+
+    #[test]
+    fn optional_fields_do_not_change_the_hash_of_recipes_without_them() {
+        // The hash `base` had before recipes could carry files, a start command and a ready port:
+        // unchanged, so existing `base` builds stay valid.
+        let json = serde_json::to_string(&(BUILD_FORMAT, &BASE)).unwrap();
+        assert!(!json.contains("files") && !json.contains("start") && !json.contains("ready_port"), "{json}");
+    }
+
+    #[test]
+    fn the_interpreter_recipe_carries_its_service() {
+        let store = TemplateStore::new("/nonexistent".into(), IdMap::default(), Some("http://x/debian".into()));
+        let recipe = store.recipe("code-interpreter-v1").unwrap();
+        assert_eq!(recipe.ready_port, Some(INTERPRETER_PORT));
+        let start = recipe.start.unwrap();
+        for (path, contents, _) in recipe.files {
+            assert!(path.starts_with('/'), "{path} must be absolute");
+            assert!(!contents.is_empty(), "{path} is empty");
+        }
+        assert!(recipe.files.iter().any(|(path, _, _)| start.contains(path)), "the start command runs one of the recipe's files: {start}");
+    }
+
+    #[test]
     fn unknown_template_is_a_clear_error() {
         let store = TemplateStore::new("/nonexistent".into(), IdMap::default(), Some("http://x/debian".into()));
         let err = store.rootfs("nope").unwrap_err();
