@@ -52,20 +52,30 @@ fn mask() -> AddWatchFlags {
 }
 
 /// Add watches on `dir` (and, if `recursive`, every directory below it), recording each
-/// watch's path relative to the root.
-fn add_tree(ino: &Inotify, root: &Path, dir: &Path, recursive: bool, wds: &mut HashMap<WatchDescriptor, PathBuf>) {
-    let Ok(wd) = ino.add_watch(dir, mask()) else { return };
+/// watch's path relative to the root. Returns what was found below `dir` (relative paths).
+fn add_tree(
+    ino: &Inotify,
+    root: &Path,
+    dir: &Path,
+    recursive: bool,
+    wds: &mut HashMap<WatchDescriptor, PathBuf>,
+) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(wd) = ino.add_watch(dir, mask()) else { return found };
     wds.insert(wd, dir.strip_prefix(root).map(Path::to_path_buf).unwrap_or_default());
     if !recursive {
-        return;
+        return found;
     }
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
+            let path = e.path();
+            found.push(path.strip_prefix(root).map(Path::to_path_buf).unwrap_or_default());
             if e.file_type().is_ok_and(|t| t.is_dir()) {
-                add_tree(ino, root, &e.path(), true, wds);
+                found.extend(add_tree(ino, root, &path, true, wds));
             }
         }
     }
+    found
 }
 
 fn is_network_fs(path: &Path) -> bool {
@@ -110,7 +120,7 @@ pub async fn start(user: &SandboxUser, spec: WatchSpec) -> Result<mpsc::Receiver
             return Ok(Err(io_error(&std::io::Error::from(e), "watch", &s.root)));
         }
         let mut wds = HashMap::new();
-        add_tree(&ino, &s.root, &s.root, s.recursive, &mut wds);
+        let _existing = add_tree(&ino, &s.root, &s.root, s.recursive, &mut wds);
         Ok(Ok((ino, wds)))
     })
     .await
@@ -172,27 +182,33 @@ async fn run(
                 continue; // events on a watched directory itself are reported by its parent
             }
             let full = spec.root.join(&rel);
+            // A new directory gets its watches; whatever was created in it before they were in
+            // place is reported as created too (it may then be reported twice, never missed).
+            let mut created_inside = Vec::new();
             if spec.recursive && kind == EventType::Create && m.contains(AddWatchFlags::IN_ISDIR) {
                 let (fd2, root, full2) = (fd.clone(), spec.root.clone(), full.clone());
                 let added = creds::run_as(&user, move || {
                     let mut new = HashMap::new();
-                    add_tree(&fd2.get_ref().0, &root, &full2, true, &mut new);
-                    Ok(new)
+                    let found = add_tree(&fd2.get_ref().0, &root, &full2, true, &mut new);
+                    Ok((new, found))
                 })
                 .await;
-                if let Ok(new) = added {
+                if let Ok((new, found)) = added {
                     wds.extend(new);
+                    created_inside = found;
                 }
             }
-            let entry = if spec.include_entry && kind != EventType::Remove && kind != EventType::Rename {
-                let p = full.clone();
-                creds::run_as(&user, move || entry_info(&p)).await.ok()
-            } else {
-                None
-            };
-            let event = FilesystemEvent { name: rel.to_string_lossy().into_owned(), event_type: kind, entry };
-            if tx.send(event).await.is_err() {
-                return;
+            for (rel, kind) in std::iter::once((rel, kind)).chain(created_inside.into_iter().map(|r| (r, EventType::Create))) {
+                let entry = if spec.include_entry && kind != EventType::Remove && kind != EventType::Rename {
+                    let p = spec.root.join(&rel);
+                    creds::run_as(&user, move || entry_info(&p)).await.ok()
+                } else {
+                    None
+                };
+                let event = FilesystemEvent { name: rel.to_string_lossy().into_owned(), event_type: kind, entry };
+                if tx.send(event).await.is_err() {
+                    return;
+                }
             }
         }
     }

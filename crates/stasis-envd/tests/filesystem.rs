@@ -355,8 +355,8 @@ async fn watch_dir_stream() {
         .await;
     assert_eq!(s.data(5).await, json!({"start": {}}));
     std::fs::write(dir.join("a.txt"), "1").unwrap();
+    // Created right after its directory, possibly before envd watches that directory: still seen.
     std::fs::create_dir(dir.join("sub")).unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await; // let the new directory's watch be added
     std::fs::write(dir.join("sub/b.txt"), "2").unwrap();
     std::fs::rename(dir.join("a.txt"), dir.join("c.txt")).unwrap();
     std::fs::remove_file(dir.join("c.txt")).unwrap();
@@ -365,8 +365,10 @@ async fn watch_dir_stream() {
     while !seen.contains(&("c.txt".to_string(), "EVENT_TYPE_REMOVE".to_string())) {
         let v = s.data(5).await;
         if let Some(ev) = fs_event(&v) {
-            if ev.0 == "a.txt" && ev.1 == "EVENT_TYPE_CREATE" {
-                entry_seen = v["filesystem"]["entry"]["name"] == "a.txt";
+            // (a.txt is renamed at once, so only files that stay can be stat'ed for their entry)
+            if ev.0 == "sub/b.txt" && ev.1 == "EVENT_TYPE_CREATE" {
+                let e = &v["filesystem"]["entry"];
+                entry_seen |= e["name"] == "b.txt" && e["path"] == dir.join("sub/b.txt").to_str().unwrap() && e["type"] == "FILE_TYPE_FILE";
             }
             seen.push(ev);
         }

@@ -209,7 +209,7 @@ async fn signals_and_unknown_pids() {
 #[tokio::test]
 async fn list_connect_and_replay() {
     let envd = Envd::start().await;
-    let body = json!({"process": {"cmd": "/bin/bash", "args": ["-c", "for i in 1 2 3 4 5 6 7 8 9 10; do echo tick$i; sleep 0.3; done"], "envs": {"X": "1"}}, "tag": "ticker"});
+    let body = json!({"process": {"cmd": "/bin/bash", "args": ["-c", "for i in $(seq 1 20); do echo tick$i; sleep 0.25; done"], "envs": {"X": "1"}}, "tag": "ticker"});
     let mut s = envd.open_stream("process.Process/Start", body, &[]).await;
     let pid = s.data(5).await["event"]["start"]["pid"].as_u64().unwrap();
 
@@ -232,7 +232,7 @@ async fn list_connect_and_replay() {
     assert_eq!(end, json!({}));
     assert_eq!(events[0]["event"]["start"]["pid"], pid);
     let out = output(&events, "stdout");
-    assert!(out.contains("tick10\n"), "{out}");
+    assert!(out.contains("tick20\n"), "{out}");
     assert!(!out.contains("tick1\n"), "only output after attaching: {out}");
     assert_eq!(end_of(&events)["exitCode"].as_i64().unwrap_or(0), 0);
 
