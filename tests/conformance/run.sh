@@ -105,13 +105,9 @@ curl_api() { # url path [curl args...]: a control-plane request to one of our se
         --resolve "api.$DOMAIN:${url##*:}:127.0.0.1" "$@" "$url$path"
 }
 
-kill_all_sandboxes() { # url: kill every sandbox the server knows, running or paused
-    local url=$1 id
-    curl_api "$url" "/v2/sandboxes?limit=1000&state=running,paused" -o "$WORK/left.v2.json" || true
-    curl_api "$url" "/sandboxes" -o "$WORK/left.v1.json" || true
-    for id in $(python3 - "$WORK/left.v2.json" "$WORK/left.v1.json" <<'PY'
+sandbox_ids() { # file...: the sandboxID of every sandbox in JSON lists
+    python3 - "$@" <<'PY'
 import json, sys
-ids = set()
 for path in sys.argv[1:]:
     try:
         items = json.load(open(path))
@@ -119,11 +115,25 @@ for path in sys.argv[1:]:
         continue
     for s in items if isinstance(items, list) else []:
         if isinstance(s, dict) and isinstance(s.get("sandboxID"), str):
-            ids.add(s["sandboxID"])
-print("\n".join(sorted(ids)))
+            print(s["sandboxID"])
 PY
-    ); do
-        curl_api "$url" "/sandboxes/$id" -X DELETE -o /dev/null || true
+}
+
+kill_all_sandboxes() { # url: kill every sandbox the server knows, running or paused
+    local url=$1 token="" pages=0 id
+    : >"$WORK/left.ids"
+    while [ "$pages" -lt 100 ]; do
+        pages=$((pages + 1))
+        curl_api "$url" "/v2/sandboxes?limit=100${token:+&nextToken=$token}" -D "$WORK/left.headers" \
+            -o "$WORK/left.json" || break
+        sandbox_ids "$WORK/left.json" >>"$WORK/left.ids"
+        token=$(awk 'tolower($1) == "x-next-token:" { print $2 }' "$WORK/left.headers" | tr -d '\r')
+        [ -n "$token" ] || break
+        token=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$token")
+    done
+    curl_api "$url" /sandboxes -o "$WORK/left.json" && sandbox_ids "$WORK/left.json" >>"$WORK/left.ids"
+    for id in $(sort -u "$WORK/left.ids"); do
+        curl_api "$url" "/sandboxes/$id" -X DELETE -o /dev/null --max-time 10 || true
     done
 }
 
@@ -146,6 +156,9 @@ cleanup() {
     local status=$? i pid
     trap - EXIT INT TERM
     set +e # clean up as much as possible, whatever fails
+    for f in "$WORK"/*.pid; do # generations still running (interrupted): stop them first
+        [ -f "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null
+    done
     for i in "${!SERVER_PIDS[@]}"; do
         pid=${SERVER_PIDS[$i]}
         if kill -0 "$pid" 2>/dev/null; then
@@ -157,6 +170,7 @@ cleanup() {
         fi
     done
     for dir in "${SERVER_DIRS[@]}"; do remove_data_dir "$dir"; done
+    [ "$status" -eq 0 ] || KEEP_LOGS=1
     if [ "${STASIS_CONFORMANCE_KEEP:-0}" = 1 ] || [ -n "${KEEP_LOGS:-}" ]; then
         say "logs kept in $WORK"
     else
@@ -248,8 +262,12 @@ run_gen() { # gen: runs one generation's scenarios, its result lines to stdout a
     gen_command "$gen"
     {
         local status=0
+        cd "$HERE/${gen%%-*}"
         # shellcheck disable=SC2086 # the scenario names are words
-        (cd "$HERE/${gen%%-*}" && exec timeout -k 10 480 "${CMD[@]}" $SCENARIOS) || status=$?
+        timeout -k 10 480 "${CMD[@]}" $SCENARIOS &
+        echo $! >"$WORK/$gen.pid"
+        wait $! || status=$?
+        rm -f "$WORK/$gen.pid"
         echo "$status" >"$WORK/$gen.status"
     } 2>"$WORK/$gen.err" | while IFS= read -r line; do
         case $line in
