@@ -59,6 +59,17 @@ pub struct ServerArgs {
     pub cpus: u32,
 }
 
+/// Where the client commands (`stasis sandbox`, `stasis usage`) find the server.
+#[derive(Args, Debug)]
+pub struct ClientArgs {
+    /// Server URL; default: E2B_API_URL, then http://127.0.0.1:3000.
+    #[arg(long, env = "STASIS_URL", global = true)]
+    pub url: Option<String>,
+    /// API key; default: E2B_API_KEY, then the key the server generated in <data-dir>/api-key.
+    #[arg(long, env = "STASIS_API_KEY", hide_env_values = true, global = true)]
+    pub api_key: Option<String>,
+}
+
 pub struct ServerConfig {
     pub runtime: RuntimeConfig,
     pub lifecycle: LifecycleConfig,
@@ -79,6 +90,24 @@ impl Config {
         }
         cfg.debian_mirror = self.debian_mirror.clone();
         Ok(cfg)
+    }
+
+    /// The SDK's configuration (`E2B_*` variables) with the `STASIS_*` flags over it. A URL
+    /// given here carries sandbox traffic too: a Stasis server serves both on one port.
+    pub fn client_config(&self, args: &ClientArgs) -> stasis_sdk::ConnectionConfig {
+        let mut cfg = stasis_sdk::ConnectionConfig::from_env();
+        if let Some(url) = &args.url {
+            cfg = cfg.api_url(url).sandbox_url(url);
+        }
+        let key = match &args.api_key {
+            Some(key) => Some(key.clone()),
+            None if cfg.has_api_key() => None,
+            None => std::fs::read_to_string(self.data_dir.join("api-key")).ok().map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()),
+        };
+        if let Some(key) = key {
+            cfg = cfg.api_key(key);
+        }
+        cfg
     }
 
     pub fn server_config(&self, args: &ServerArgs) -> anyhow::Result<ServerConfig> {

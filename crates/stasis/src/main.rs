@@ -1,5 +1,6 @@
 //! `stasis`: parses the command line and wires the libraries together; no logic of its own.
 
+mod cli;
 mod config;
 mod demo;
 mod server;
@@ -29,6 +30,20 @@ enum Command {
     },
     /// Create a sandbox, run a counter in it, pause, resume and kill it, printing what happens.
     Demo,
+    /// Manage sandboxes on a server (create, list, info, pause, resume, kill, exec, shell, timeout).
+    Sandbox {
+        #[command(flatten)]
+        client: config::ClientArgs,
+        #[command(subcommand)]
+        command: cli::SandboxCommand,
+    },
+    /// Running and paused time of your sandboxes, from the server.
+    Usage {
+        #[command(flatten)]
+        client: config::ClientArgs,
+        #[command(flatten)]
+        args: cli::UsageArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -67,6 +82,8 @@ async fn main() -> anyhow::Result<()> {
                 println!("{name}\t{}\t{}", recipe.hash(), if store.is_built(name) { "built" } else { "not built" });
             }
         }
+        Command::Sandbox { client, command } => std::process::exit(cli::sandbox(cli.config.client_config(&client), command).await),
+        Command::Usage { client, args } => std::process::exit(cli::usage(cli.config.client_config(&client), args).await),
         Command::Demo => {
             let rt = RuncRuntime::new(rt_config).await.context("open the runtime")?;
             demo::run(&rt).await?;
