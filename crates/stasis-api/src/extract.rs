@@ -1,7 +1,8 @@
 //! Request extractors whose failures are E2B-shaped 400s instead of axum's plain-text ones.
 
 use crate::error::ApiError;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 /// Largest control-plane request body (sandbox traffic is streamed and not limited here).
@@ -26,3 +27,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     }
 }
 
+/// Path parameters; one that does not decode (`/sandboxes/%FF`) is a 400 like any bad input.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(t)) => Ok(Path(t)),
+            Err(e) if e.status().is_client_error() => Err(ApiError::BadRequest(format!("invalid path: {}", e.body_text()))),
+            Err(e) => Err(ApiError::Internal(e.body_text())),
+        }
+    }
+}

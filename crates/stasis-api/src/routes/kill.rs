@@ -2,7 +2,8 @@ use super::convert;
 use crate::auth::Owner;
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use crate::extract::Path;
+use axum::extract::State;
 use axum::http::StatusCode;
 
 /// `DELETE /sandboxes/{id}`: running or paused; 204, or 404 (the SDK's `kill()` → false).

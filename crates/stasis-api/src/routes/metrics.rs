@@ -2,7 +2,8 @@ use super::convert;
 use crate::auth::Owner;
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use crate::extract::Path;
+use axum::extract::State;
 use stasis_types::wire::SandboxMetric;
 
 /// `GET /sandboxes/{id}/metrics`: the current sample from the sandbox's cgroup (none while paused).

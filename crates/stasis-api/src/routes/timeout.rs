@@ -1,9 +1,9 @@
 use super::convert;
 use crate::auth::Owner;
 use crate::error::ApiError;
-use crate::extract::Json;
+use crate::extract::{Json, Path};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use stasis_types::wire::TimeoutRequest;
