@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 #[openapi(
     info(title = "Stasis", description = "E2B-compatible sandbox API: create, pause, resume, list, kill."),
     paths(
-        routes::create::create, routes::list::list_v2, routes::list::list_running, routes::get::get, routes::kill::kill,
+        routes::create::create, routes::create::create_legacy, routes::list::list_v2, routes::list::list_running, routes::get::get, routes::kill::kill,
         routes::pause::pause, routes::resume::resume, routes::connect::connect, routes::timeout::set_timeout,
         routes::metrics::metrics, routes::usage::usage, routes::health::health, routes::timeout::refresh,
         routes::health::prometheus
@@ -28,7 +28,7 @@ struct LegacyRoutes;
 
 impl utoipa::Modify for LegacyRoutes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for (current, legacy) in [("/v2/sandboxes", "/sandboxes"), ("/v2/sandboxes/{id}/connect", "/sandboxes/{id}/connect")] {
+        for (current, legacy) in [("/v2/sandboxes/{id}/connect", "/sandboxes/{id}/connect")] {
             let Some(mut op) = openapi.paths.paths.get(current).and_then(|p| p.post.clone()) else { continue };
             op.operation_id = op.operation_id.map(|id| format!("{id}_legacy"));
             op.deprecated = Some(utoipa::openapi::Deprecated::True);

@@ -21,7 +21,8 @@ pub struct GuestError(pub String);
 #[async_trait]
 pub trait Guest: Send + Sync {
     /// Wait for the agent to listen, then hand it the access token and environment.
-    async fn init(&self, id: &SandboxId, access_token: &str, env_vars: &BTreeMap<String, String>) -> Result<(), GuestError>;
+    /// `access_token: None` leaves envd open (a sandbox created without `secure`).
+    async fn init(&self, id: &SandboxId, access_token: Option<&str>, env_vars: &BTreeMap<String, String>) -> Result<(), GuestError>;
 }
 
 /// For tests of the layers above: there is no agent.
@@ -29,7 +30,7 @@ pub struct NoopGuest;
 
 #[async_trait]
 impl Guest for NoopGuest {
-    async fn init(&self, _: &SandboxId, _: &str, _: &BTreeMap<String, String>) -> Result<(), GuestError> {
+    async fn init(&self, _: &SandboxId, _: Option<&str>, _: &BTreeMap<String, String>) -> Result<(), GuestError> {
         Ok(())
     }
 }
@@ -58,13 +59,16 @@ impl EnvdGuest {
 
 #[async_trait]
 impl Guest for EnvdGuest {
-    async fn init(&self, id: &SandboxId, access_token: &str, env_vars: &BTreeMap<String, String>) -> Result<(), GuestError> {
+    async fn init(&self, id: &SandboxId, access_token: Option<&str>, env_vars: &BTreeMap<String, String>) -> Result<(), GuestError> {
         let stream = self.connect(id).await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| GuestError(format!("envd handshake: {e}")))?;
         tokio::spawn(conn);
-        let body = serde_json::json!({ "accessToken": access_token, "envVars": env_vars });
+        let mut body = serde_json::json!({ "envVars": env_vars });
+        if let Some(token) = access_token {
+            body["accessToken"] = token.into();
+        }
         let req = hyper::Request::post("/init")
             .header("host", "localhost")
             .header("content-type", "application/json")

@@ -21,6 +21,9 @@ pub struct CreateRequest {
     pub env_vars: BTreeMap<String, String>,
     pub allow_internet_access: Option<bool>,
     pub network: Option<serde_json::Value>,
+    /// Protect envd with an access token (the v2 API always does; legacy creates only when
+    /// asked, and the 1.x SDKs never send a token).
+    pub secure: bool,
 }
 
 /// Outcome of connect/resume.
@@ -75,7 +78,7 @@ impl Lifecycle {
             disk_size_mb: self.cfg.disk_size_mb,
             metadata: req.metadata.clone(),
             env_vars: req.env_vars.clone(),
-            envd_access_token: hex::encode(rand::rng().random::<[u8; 16]>()),
+            envd_access_token: if req.secure { hex::encode(rand::rng().random::<[u8; 16]>()) } else { String::new() },
             envd_version: stasis_proto::ENVD_VERSION.to_owned(),
             on_timeout: req.on_timeout.unwrap_or(OnTimeout::Kill),
             auto_pause_memory: req.auto_pause_memory.unwrap_or(true),
@@ -92,7 +95,10 @@ impl Lifecycle {
         self.store.insert(&rec).await?;
         let spec = SandboxSpec { template: req.template.clone(), limits, env: BTreeMap::new() };
         let started = match self.runtime.create(&id, spec).await {
-            Ok(()) => self.guest.init(&id, &rec.envd_access_token, &rec.env_vars).await.map_err(|e| LifecycleError::GuestUnresponsive(e.0)),
+            Ok(()) => {
+                let token = Some(rec.envd_access_token.as_str()).filter(|t| !t.is_empty());
+                self.guest.init(&id, token, &rec.env_vars).await.map_err(|e| LifecycleError::GuestUnresponsive(e.0))
+            }
             Err(e) => Err(e.into()),
         };
         if let Err(err) = started {
@@ -167,7 +173,9 @@ impl Lifecycle {
         auto_pause: Option<bool>,
     ) -> Result<Resumed, LifecycleError> {
         let timeout = self.timeout(timeout_secs)?;
-        let rec = self.record(owner, id).await?;
+        // A sandbox being paused (an auto-pause at its timeout, say) is resumed once the pause
+        // is done, rather than refused: the caller wants it running either way.
+        let rec = self.settled(owner, id, KILL_WAITS_FOR).await?;
         match rec.state {
             SandboxState::Running if legacy => Err(LifecycleError::Conflict(format!("sandbox {id} is already running"))),
             SandboxState::Running => {

@@ -11,6 +11,11 @@ pub fn sandbox_id_from_path(raw: &str) -> &str {
     raw.split_once('-').map_or(raw, |(id, _)| id)
 }
 
+/// Sandboxes created without `secure` (legacy API) have no envd token.
+fn token(rec: &SandboxRecord) -> Option<String> {
+    Some(rec.envd_access_token.clone()).filter(|t| !t.is_empty())
+}
+
 pub fn sandbox(rec: &SandboxRecord, domain: Option<&str>) -> Sandbox {
     Sandbox {
         template_id: rec.template.clone(),
@@ -18,7 +23,7 @@ pub fn sandbox(rec: &SandboxRecord, domain: Option<&str>) -> Sandbox {
         client_id: CLIENT_ID.into(),
         envd_version: rec.envd_version.clone(),
         alias: rec.alias.clone().or_else(|| Some(rec.template.clone())),
-        envd_access_token: Some(rec.envd_access_token.clone()),
+        envd_access_token: token(rec),
         traffic_access_token: None,
         domain: domain.map(str::to_owned),
     }
@@ -37,7 +42,7 @@ pub fn detail(rec: &SandboxRecord, domain: Option<&str>) -> SandboxDetail {
         disk_size_mb: rec.disk_size_mb,
         state: rec.state.public(),
         alias: rec.alias.clone().or_else(|| Some(rec.template.clone())),
-        envd_access_token: Some(rec.envd_access_token.clone()),
+        envd_access_token: token(rec),
         allow_internet_access: rec.allow_internet_access,
         domain: domain.map(str::to_owned),
         metadata: rec.metadata.clone(),

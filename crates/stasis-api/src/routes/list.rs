@@ -39,8 +39,9 @@ fn parse(raw: Option<&str>, default_states: &[PublicState]) -> Result<Params, Ap
                 }
             }
             "metadata" => {
+                // Both SDKs percent-encode each key and value before building the string.
                 for (mk, mv) in form_urlencoded::parse(v.as_bytes()) {
-                    p.metadata.insert(mk.into_owned(), mv.into_owned());
+                    p.metadata.insert(unquote(&mk)?, unquote(&mv)?);
                 }
             }
             "limit" => {
@@ -58,6 +59,13 @@ fn parse(raw: Option<&str>, default_states: &[PublicState]) -> Result<Params, Ap
     publics.dedup();
     p.states = publics.into_iter().flat_map(|s| internal_states(s).iter().copied()).collect();
     Ok(p)
+}
+
+fn unquote(s: &str) -> Result<String, ApiError> {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| ApiError::BadRequest(format!("metadata {s:?} is not UTF-8 once decoded")))
 }
 
 /// `GET /v2/sandboxes`: running and paused sandboxes, filtered by `state` and `metadata`,
@@ -104,6 +112,9 @@ mod tests {
         let p = parse(Some("state=paused&state=running&limit=3"), &[]).unwrap();
         assert!(p.states.contains(&SandboxState::Paused) && p.states.contains(&SandboxState::Running));
         let p = parse(Some("state=paused%2Crunning&metadata=a%3D1%26b%3D2&nextToken=xyz"), &[]).unwrap();
+        // What the SDKs send for {"label": "a b&c=d/é?%"}: quoted, form-encoded, then URL-encoded.
+        let q = parse(Some("metadata=label%3Da%2520b%2526c%253Dd%252F%25C3%25A9%253F%2525"), &[]).unwrap();
+        assert_eq!(q.metadata.get("label").map(String::as_str), Some("a b&c=d/é?%"));
         assert!(p.states.contains(&SandboxState::Paused) && p.states.contains(&SandboxState::Running));
         assert_eq!(p.metadata.get("a").map(String::as_str), Some("1"));
         assert_eq!(p.metadata.get("b").map(String::as_str), Some("2"));

@@ -26,7 +26,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/metrics", get(health::prometheus))
         .route("/openapi.json", get(crate::openapi::serve))
-        .route("/sandboxes", post(create::create).get(list::list_running))
+        .route("/sandboxes", post(create::create_legacy).get(list::list_running))
         .route("/v2/sandboxes", post(create::create).get(list::list_v2))
         .route("/sandboxes/{id}", get(get::get).delete(kill::kill))
         .route("/sandboxes/{id}/pause", post(pause::pause))
