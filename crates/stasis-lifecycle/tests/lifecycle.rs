@@ -308,6 +308,48 @@ async fn a_kill_that_loses_the_race_to_a_resume_waits_for_it() {
 }
 
 #[tokio::test]
+async fn traffic_routed_while_a_pause_begins_is_closed_by_it() {
+    let f = Fixture::new();
+    let id = f.create().await;
+    f.runtime.set_delay(Duration::from_millis(100));
+    f.store.slow_reads(Duration::from_millis(50));
+    // The route reads `running`, then the pause claims the sandbox and closes its connections,
+    // then the route registers its connection: that one must not outlive the pause.
+    let (pause, route) = staggered(f.lc.pause(Some(OWNER), &id), f.lc.route(&id)).await;
+    assert!(pause.is_ok(), "{:?}", pause.err());
+    f.store.slow_reads(Duration::ZERO);
+    if let Ok(route) = route {
+        assert!(route.closed.is_cancelled(), "a connection opened during the pause was left open after it");
+    }
+    // After the pause, routing fails, and a token taken before a kill is cancelled by it.
+    assert!(matches!(f.lc.route(&id).await, Err(LifecycleError::NotRunning(_))));
+    f.lc.connect(Some(OWNER), &id, None).await.unwrap();
+    let route = f.lc.route(&id).await.unwrap();
+    assert!(!route.closed.is_cancelled());
+    f.lc.kill(Some(OWNER), &id).await.unwrap();
+    assert!(route.closed.is_cancelled());
+    assert!(matches!(f.lc.route(&id).await, Err(LifecycleError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn a_create_whose_agent_does_not_answer_leaves_nothing() {
+    struct DeadGuest;
+    #[async_trait]
+    impl stasis_lifecycle::Guest for DeadGuest {
+        async fn init(&self, _: &SandboxId, _: Option<&str>, _: &BTreeMap<String, String>) -> Result<(), stasis_lifecycle::GuestError> {
+            Err(stasis_lifecycle::GuestError("no answer".into()))
+        }
+    }
+    let store = Arc::new(MemoryStore::new());
+    let runtime = Arc::new(FakeRuntime::new());
+    let lc = Lifecycle::new(store.clone(), runtime.clone(), Arc::new(DeadGuest), Arc::new(ManualClock::new(t0())), LifecycleConfig::default());
+    let req = CreateRequest { template: "base".into(), ..Default::default() };
+    assert!(matches!(lc.create(OWNER, req).await, Err(LifecycleError::GuestUnresponsive(_))));
+    assert!(store.all().await.unwrap().is_empty());
+    assert!(runtime.list().await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn racing_pauses_and_resumes_leave_one_winner_each() {
     let f = Fixture::new();
     let id = f.create().await;

@@ -47,6 +47,9 @@ async fn bad_create_bodies_are_400() {
     assert_eq!(list, json!([]), "a bad create left something behind");
     assert!(h.store_ids().await.is_empty());
     assert!(h.runtime_ids().await.is_empty());
+    let many: serde_json::Map<String, serde_json::Value> = (0..65).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let (status, v) = h.post("/v2/sandboxes", K1, json!({"templateID": "base", "metadata": many})).await;
+    assert_error(status, &v, 400);
     // Unknown keys are ignored, as on E2B.
     let (status, v) = raw_post(&h, "/v2/sandboxes", r#"{"templateID": "base", "somethingNew": {"x": [1]}, "secure": true, "mcp": null}"#).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
@@ -146,4 +149,22 @@ async fn unknown_routes_and_methods_are_json_errors() {
     let resp = h.req(Method::PUT, "/sandboxes", Some(K1)).send().await.unwrap();
     assert!(resp.status().is_client_error(), "{}", resp.status());
     assert_ne!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[tokio::test]
+async fn undecodable_paths_are_json_errors() {
+    let h = Harness::start().await;
+    let cases = [
+        ("/sandboxes/%FF", Method::GET),
+        ("/sandboxes/%FF", Method::DELETE),
+        ("/sandboxes/%FF/pause", Method::POST),
+        ("/sandboxes/%FF/timeout", Method::POST),
+        ("/sandboxes/%FF/metrics", Method::GET),
+        ("/v2/sandboxes/%C3%28/connect", Method::POST),
+    ];
+    for (path, method) in cases {
+        let resp = h.req(method, path, Some(K1)).header("content-type", "application/json").body("{}").send().await.unwrap();
+        let (status, v) = split(resp).await;
+        assert_error(status, &v, 400);
+    }
 }

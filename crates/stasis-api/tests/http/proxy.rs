@@ -37,7 +37,8 @@ async fn header_routed_requests_reach_the_sandbox_port() {
     let text = resp.text().await.unwrap();
     assert!(text.starts_with("GET /hello?x=1&y=%20\n"), "{text}");
 
-    let body = "payload ".repeat(10_000);
+    // Sandbox traffic (file uploads) is streamed, not held to the control plane's 1 MiB.
+    let body = "payload ".repeat(400_000);
     let resp = to_sandbox(&h, Method::POST, "/echo", &id, PORT).body(body.clone()).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let text = resp.text().await.unwrap();
@@ -146,12 +147,7 @@ async fn a_pause_cuts_streaming_responses_in_flight() {
 
     assert_eq!(h.pause(K1, &id).await, StatusCode::NO_CONTENT);
     let ended = tokio::time::timeout(Duration::from_secs(3), async {
-        loop {
-            match resp.chunk().await {
-                Ok(Some(_)) => continue,
-                Ok(None) | Err(_) => break,
-            }
-        }
+        while let Ok(Some(_)) = resp.chunk().await {}
     })
     .await;
     assert!(ended.is_ok(), "the stream kept flowing after the pause");
@@ -270,4 +266,56 @@ async fn concurrent_traffic_auto_resumes_once() {
     let (a, b, c, d) = tokio::join!(send(), send(), send(), send());
     assert_eq!([a, b, c, d], [StatusCode::OK; 4]);
     assert_eq!(h.runtime_status(&id), Some(stasis_runtime::SandboxStatus::Running));
+}
+
+#[tokio::test]
+async fn a_kill_cuts_streaming_responses_in_flight() {
+    let h = Harness::start().await;
+    let up = Upstream::start().await;
+    let id = h.create_base(K1).await;
+    h.expose(&id, PORT, up.addr);
+    let mut resp = to_sandbox(&h, Method::GET, "/forever", &id, PORT).send().await.unwrap();
+    resp.chunk().await.unwrap().unwrap();
+    assert_eq!(h.delete(&format!("/sandboxes/{id}"), K1).await.0, StatusCode::NO_CONTENT);
+    let ended = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Ok(Some(_)) = resp.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream kept flowing after the kill");
+}
+
+#[tokio::test]
+async fn bytes_sent_right_after_an_upgrade_request_are_not_lost() {
+    let h = Harness::start().await;
+    let up = Upstream::start().await;
+    let id = h.create_base(K1).await;
+    h.expose(&id, PORT, up.addr);
+    let mut s = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    let req = format!(
+        "GET /ws HTTP/1.1\r\nHost: localhost\r\nE2b-Sandbox-Id: {id}\r\nE2b-Sandbox-Port: {PORT}\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\nearly\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let (head, rest) = tokio::time::timeout(Duration::from_secs(5), read_head(&mut s)).await.unwrap().unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let got = read_exactly(&mut s, rest, 14).await;
+    assert_eq!(String::from_utf8(got).unwrap(), "welcome\nEARLY\n");
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_closes_the_connection_into_the_sandbox() {
+    let h = Harness::start().await;
+    let up = Upstream::start().await;
+    let id = h.create_base(K1).await;
+    h.expose(&id, PORT, up.addr);
+    let mut resp = to_sandbox(&h, Method::GET, "/forever", &id, PORT).send().await.unwrap();
+    resp.chunk().await.unwrap().unwrap();
+    drop(resp);
+    for _ in 0..150 {
+        if up.ended() >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(up.ended(), 1, "the upstream connection outlived its client");
+    assert_eq!(h.state(K1, &id).await.as_deref(), Some("running"));
 }

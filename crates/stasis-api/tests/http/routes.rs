@@ -10,8 +10,12 @@ const SANDBOX_KEYS: [&str; 5] = ["templateID", "sandboxID", "clientID", "envdVer
 #[tokio::test]
 async fn create_answers_201_with_e2b_fields_on_both_routes() {
     let h = Harness::start().await;
-    for route in ["/v2/sandboxes", "/sandboxes"] {
-        let (status, v) = h.post(route, K1, json!({"templateID": "base", "metadata": {"a": "1"}, "envVars": {"X": "y"}})).await;
+    for (route, secure) in [("/v2/sandboxes", None), ("/v2/sandboxes", Some(false)), ("/sandboxes", Some(true))] {
+        let mut body = json!({"templateID": "base", "metadata": {"a": "1"}, "envVars": {"X": "y"}});
+        if let Some(secure) = secure {
+            body["secure"] = json!(secure);
+        }
+        let (status, v) = h.post(route, K1, body).await;
         assert_eq!(status, StatusCode::CREATED, "{route}: {v}");
         for key in SANDBOX_KEYS {
             assert!(v[key].is_string(), "{route}: {key} missing in {v}");
@@ -26,6 +30,13 @@ async fn create_answers_201_with_e2b_fields_on_both_routes() {
         assert!(v["envdAccessToken"].as_str().unwrap().len() >= 16);
         assert_eq!(h.runtime_status(id), Some(stasis_runtime::SandboxStatus::Running));
     }
+    // The legacy route gives envd a token only when asked (the 1.x SDKs never send one).
+    let (status, v) = h.post("/sandboxes", K1, json!({"templateID": "base"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    for key in &SANDBOX_KEYS[..4] {
+        assert!(v[key].is_string(), "{key} missing in {v}");
+    }
+    assert!(v.get("envdAccessToken").is_none(), "{v}");
     // The second template the fake knows also works.
     h.create(K1, json!({"templateID": "code-interpreter-v1"})).await;
 }
@@ -84,7 +95,8 @@ async fn v2_list_filters_by_state_in_both_styles_and_by_metadata() {
     let (status, v) = h.get("/v2/sandboxes?metadata=a%3D1", K1).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(ids(&v), [running.clone()].into());
-    let (_, v) = h.get("/v2/sandboxes?metadata=k%3Dv%2520w%26a%3D1", K1).await;
+    // What the SDKs send for {k: "v w", a: "1"}: each part quoted, form-encoded, URL-encoded.
+    let (_, v) = h.get("/v2/sandboxes?metadata=k%3Dv%252520w%26a%3D1", K1).await;
     assert_eq!(ids(&v), [running.clone()].into());
     let (_, v) = h.get("/v2/sandboxes?metadata=a%3D1&state=paused", K1).await;
     assert!(ids(&v).is_empty(), "filters combine with AND: {v}");
@@ -337,6 +349,10 @@ async fn health_openapi_and_prometheus() {
     let h = Harness::start().await;
     let resp = h.req(Method::GET, "/health", None).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
+    let request_id = resp.headers().get("x-request-id").expect("a request id").to_str().unwrap().to_owned();
+    let again = h.req(Method::GET, "/health", Some("wrong")).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_ne!(again.headers()["x-request-id"].to_str().unwrap(), request_id);
 
     let id = h.create_base(K1).await;
     let paused = h.create_base(K2).await;

@@ -63,7 +63,8 @@ async fn pause_during_resume_is_409_and_resume_completes() {
     assert_error(ps, &pv, 409);
     assert_eq!(gs, StatusCode::OK, "{gv}");
     assert_eq!(gv["state"], "running", "a resuming sandbox shows as running");
-    assert_error(c2s, &c2v, 409);
+    // Another connect waits for the resume under way and finds it running.
+    assert_eq!(c2s, StatusCode::OK, "{c2v}");
     assert_eq!(h.record_state(&id).await, Some(SandboxState::Running));
     assert_eq!(h.runtime_status(&id), Some(SandboxStatus::Running));
 }
@@ -155,5 +156,44 @@ async fn kill_of_a_paused_sandbox_whose_kill_fails_is_retried_by_the_sweeper() {
     h.clock.advance(secs(31));
     h.lifecycle.sweep_once().await;
     assert_eq!(h.state(K1, &id).await, None);
+    assert_eq!(h.runtime_status(&id), None);
+}
+
+#[tokio::test]
+async fn a_sandbox_being_created_is_visible_busy_and_killable() {
+    let h = Harness::start().await;
+    h.runtime.set_delay(SLOW);
+    let create = h.post("/v2/sandboxes", K1, json!({"templateID": "base"}));
+    let meanwhile = async {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let ids = h.store_ids().await;
+        assert_eq!(ids.len(), 1);
+        let id = ids[0].clone();
+        assert_eq!(h.state(K1, &id).await.as_deref(), Some("running"), "never 404 while creating");
+        let (s, v) = h.post(&format!("/sandboxes/{id}/pause"), K1, json!({})).await;
+        assert_error(s, &v, 409);
+        let (s, v) = h.delete(&format!("/sandboxes/{id}"), K1).await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+        id
+    };
+    let ((cs, cv), id) = tokio::join!(create, meanwhile);
+    assert_eq!(cs, StatusCode::CREATED, "{cv}");
+    assert_eq!(cv["sandboxID"], id.as_str());
+    assert_eq!(h.state(K1, &id).await, None);
+    assert_eq!(h.runtime_status(&id), None);
+}
+
+#[tokio::test]
+async fn concurrent_kills_give_one_204_and_then_404() {
+    let h = Harness::start().await;
+    let id = h.create_base(K1).await;
+    h.runtime.set_delay(SLOW);
+    let path = format!("/sandboxes/{id}");
+    let (a, b) = tokio::join!(h.delete(&path, K1), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        h.delete(&path, K1).await
+    });
+    assert_eq!(a.0, StatusCode::NO_CONTENT, "{}", a.1);
+    assert_error(b.0, &b.1, 404);
     assert_eq!(h.runtime_status(&id), None);
 }

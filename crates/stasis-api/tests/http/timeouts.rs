@@ -115,3 +115,45 @@ async fn retention_deletes_old_paused_sandboxes_only() {
     let (s, _) = h.post(&format!("/v2/sandboxes/{young_paused}/connect"), K1, json!({})).await;
     assert_eq!(s, StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn after_a_restart_reconcile_leaves_usable_sandboxes_and_nothing_orphaned() {
+    use stasis_runtime::fake::FakeRuntime;
+    use stasis_runtime::{Runtime, SandboxId};
+    use stasis_store::{MemoryStore, Store};
+    use stasis_types::SandboxState;
+    use std::sync::Arc;
+
+    // A first server creates, pauses, and dies mid-pause of a third sandbox.
+    let store = Arc::new(MemoryStore::new());
+    let runtime = Arc::new(FakeRuntime::new());
+    let (running, paused, pausing) = {
+        let h = Harness::with_parts(LifecycleConfig::default(), store.clone(), runtime.clone()).await;
+        let running = h.create_base(K1).await;
+        let paused = h.create_base(K1).await;
+        let pausing = h.create_base(K1).await;
+        assert_eq!(h.pause(K1, &paused).await, StatusCode::NO_CONTENT);
+        store.transition(&pausing, SandboxState::Running, SandboxState::Pausing, Default::default(), t0()).await.unwrap();
+        runtime.pause(&SandboxId::parse(&pausing).unwrap()).await.unwrap();
+        (running, paused, pausing)
+    };
+    let stray = SandboxId::generate();
+    runtime.create(&stray, stasis_runtime::SandboxSpec { template: "base".into(), limits: Default::default(), env: Default::default() }).await.unwrap();
+
+    // The next one reconciles before serving.
+    let h = Harness::with_parts(LifecycleConfig::default(), store, runtime).await;
+    h.lifecycle.reconcile().await.unwrap();
+    assert_eq!(h.runtime_status(&stray.to_string()), None);
+    assert_eq!(h.state(K1, &running).await.as_deref(), Some("running"));
+    assert_eq!(h.state(K1, &pausing).await.as_deref(), Some("paused"));
+    let up = crate::upstream::Upstream::start().await;
+    h.expose(&running, 8080, up.addr);
+    let resp = h.req(reqwest::Method::GET, "/after-restart", None).header("E2b-Sandbox-Id", &running).header("E2b-Sandbox-Port", "8080").send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    for id in [&paused, &pausing] {
+        let (s, v) = h.post(&format!("/v2/sandboxes/{id}/connect"), K1, json!({})).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let (_, list) = h.get("/v2/sandboxes?state=running", K1).await;
+    assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
+}
