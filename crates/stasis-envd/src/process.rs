@@ -464,12 +464,27 @@ async fn pump_pipe(proc: Arc<Proc>, rx: pipe::Receiver, is_err: bool, mut exited
             Ok(n) => proc.broadcast(data_event(&buf[..n], is_err)).await,
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 if tokio::time::timeout_at(deadline, rx.readable()).await.is_err() {
-                    return;
+                    break;
                 }
             }
             Err(_) => return,
         }
     }
+    // Background jobs (`server &`) still hold the pipe. Closing it would kill them with SIGPIPE
+    // at their next write, so keep reading — and discarding — until they let go of it.
+    tokio::spawn(async move {
+        loop {
+            if rx.readable().await.is_err() {
+                return;
+            }
+            match rx.try_read(&mut buf) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    });
 }
 
 async fn pump_pty(proc: Arc<Proc>, pty: Arc<AsyncFd<OwnedFd>>, mut exited: watch::Receiver<bool>) {

@@ -369,3 +369,20 @@ async fn a_client_that_does_not_read_never_blocks_the_process() {
     assert!(events[0]["event"].get("start").is_some());
     assert_eq!(end["error"]["code"], "resource_exhausted", "{end}");
 }
+
+#[tokio::test]
+async fn background_jobs_keep_their_stdout_after_the_command_ends() {
+    let envd = Envd::start().await;
+    let dir = scratch("bgjob");
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let marker = dir.join("alive");
+    // The job writes to the inherited stdout after bash has exited; it must not die of SIGPIPE.
+    let cmd = format!("(for i in $(seq 1 15); do echo bg$i; sleep 0.1; done; echo ok > {}) & echo started", marker.display());
+    let (events, _) = envd.run(&cmd).await;
+    assert!(output(&events, "stdout").starts_with("started\n"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "the background job died once its command ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
