@@ -1,7 +1,8 @@
 // Stasis code interpreter: one JavaScript context, a persistent Node REPL without a terminal.
 //
 // Requests arrive as JSON lines on stdin ({op: "run", id, code, count} or {op: "env", id, set,
-// unset}); replies go out as JSON lines on the fd named by the first argument ({id, type: stdout|stderr|result|error|done}).
+// unset}); replies go out as JSON lines ({id, type: stdout|stderr|result|error|done}) on the
+// pipe whose fd number is the first argument.
 // Code runs in this process's global scope with `vm.runInThisContext`, so `var`, functions and
 // top-level `let`/`const` persist from one execution to the next. SIGINT stops a running script
 // (`breakOnSigint`) and abandons an awaited promise; otherwise it is ignored.

@@ -194,7 +194,7 @@ class PythonContext(Context):
                 "--InteractiveShell.colors=NoColor",
                 "--HistoryManager.enabled=False",
                 "--PlainTextFormatter.max_seq_length=0",
-                "--IPKernelApp.exec_files=%s" % json.dumps([os.path.join(HERE, "kernel_startup.py")]),
+                "--IPKernelApp.exec_files=%s" % os.path.join(HERE, "kernel_startup.py"),
             ],
         )
         self.kc = self.km.client()
@@ -877,6 +877,9 @@ def main():
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.makedirs(RUN_DIR, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # A shell that starts us in the background leaves SIGINT ignored, and an ignored signal
+    # stays ignored in every child (bash could not even trap it): interrupts need it back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
     # The default Python context exists before the port opens: the sandbox is "ready" only
     # once the first runCode can start at once.

@@ -93,6 +93,9 @@ pub const CODE_INTERPRETER: TemplateRecipe = TemplateRecipe {
     setup: concat!(
         r#"set -eu
 export DEBIAN_FRONTEND=noninteractive
+# No documentation, manual pages or translations in the image.
+printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-exclude=/usr/share/man/*' 'path-exclude=/usr/share/locale/*' \
+    > /etc/dpkg/dpkg.cfg.d/01-stasis-nodoc
 apt-get update -q
 apt-get install -y -q --no-install-recommends \
     python3-ipykernel python3-jupyter-client python3-matplotlib-inline \
