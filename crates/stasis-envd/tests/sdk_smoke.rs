@@ -24,6 +24,18 @@ fn run(cmd: &mut Command) {
     print!("{}", String::from_utf8_lossy(&out.stdout));
 }
 
+/// Package installs reach a registry over the network: allow a transient failure.
+fn install(make: impl Fn() -> Command) {
+    for attempt in 1..=3 {
+        let out = make().output().expect("run installer");
+        if out.status.success() {
+            return;
+        }
+        assert!(attempt < 3, "{:?} failed 3 times:\n{}", make(), String::from_utf8_lossy(&out.stderr));
+        std::thread::sleep(std::time::Duration::from_secs(5));
+    }
+}
+
 fn smoke_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sdk-smoke")
 }
@@ -44,7 +56,11 @@ async fn official_sdks_drive_envd() {
         }
         let js2 = js.clone();
         tokio::task::spawn_blocking(move || {
-            run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--silent"]).current_dir(&js2));
+            install(|| {
+                let mut c = Command::new("npm");
+                c.args(["ci", "--no-audit", "--no-fund", "--silent"]).current_dir(&js2);
+                c
+            });
         })
         .await
         .unwrap();
@@ -65,7 +81,11 @@ async fn official_sdks_drive_envd() {
             if !py.exists() {
                 run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
             }
-            run(Command::new(&py).args(["-m", "pip", "install", "-q", "-r"]).arg(&req));
+            install(|| {
+                let mut c = Command::new(&py);
+                c.args(["-m", "pip", "install", "-q", "-r"]).arg(&req);
+                c
+            });
             run(Command::new(&py).arg(&script).env("SMOKE_HOME", home));
         })
         .await
