@@ -227,14 +227,8 @@ impl Lifecycle {
             if rec.state.is_transitional() {
                 return Err(LifecycleError::Conflict(format!("sandbox {id} is {}", rec.state)));
             }
-            let now = self.now();
-            let changes = match rec.state {
-                SandboxState::Running => Changes { add_running_ms: ms(now - rec.started_at), ..Default::default() },
-                SandboxState::Paused => Changes { add_paused_ms: ms(now - rec.state_since), ..Default::default() },
-                _ => Changes::default(),
-            };
-            match self.store.transition(id, rec.state, SandboxState::Killing, changes, now).await {
-                Ok(_) => break,
+            match self.claim_kill(&rec).await {
+                Ok(()) => break,
                 // Another operation claimed it between our read and our claim: wait for that one
                 // too, rather than refusing a kill the caller cannot retry meaningfully.
                 Err(StoreError::Conflict { .. }) if tokio::time::Instant::now() < deadline => continue,
@@ -243,6 +237,26 @@ impl Lifecycle {
         }
         self.conns.close_all(id);
         self.finish_kill(id).await
+    }
+
+    /// Kill `rec` only if it is still in the state it was read in, without waiting: the
+    /// sweeper's timeout and retention actions were decided for that state, and an owner's
+    /// pause or resume that claimed the sandbox first wins.
+    pub(crate) async fn kill_as_read(&self, rec: &SandboxRecord) -> Result<(), LifecycleError> {
+        self.claim_kill(rec).await?;
+        self.conns.close_all(&rec.id);
+        self.finish_kill(&rec.id).await
+    }
+
+    /// Move `rec` from the state it was read in to Killing, closing its usage stretch.
+    async fn claim_kill(&self, rec: &SandboxRecord) -> Result<(), StoreError> {
+        let now = self.now();
+        let changes = match rec.state {
+            SandboxState::Running => Changes { add_running_ms: ms(now - rec.started_at), ..Default::default() },
+            SandboxState::Paused => Changes { add_paused_ms: ms(now - rec.state_since), ..Default::default() },
+            _ => Changes::default(),
+        };
+        self.store.transition(&rec.id, rec.state, SandboxState::Killing, changes, now).await.map(drop)
     }
 
     /// Remove the container and the record of a sandbox already in `Killing`.

@@ -16,7 +16,7 @@ impl Lifecycle {
                 for rec in expired {
                     let result = match rec.on_timeout {
                         OnTimeout::Pause => self.pause(None, &rec.id).await.map(drop),
-                        OnTimeout::Kill => self.kill(None, &rec.id).await,
+                        OnTimeout::Kill => self.kill_as_read(&rec).await,
                     };
                     match result {
                         Ok(()) => acted += 1,
@@ -30,7 +30,7 @@ impl Lifecycle {
         match self.store.retention_due(now - retention).await {
             Ok(due) => {
                 for rec in due {
-                    match self.kill(None, &rec.id).await {
+                    match self.kill_as_read(&rec).await {
                         Ok(()) => {
                             tracing::info!(id = %rec.id, "paused sandbox reached its retention limit; deleted");
                             acted += 1;

@@ -34,8 +34,16 @@ struct SlowStore {
 }
 
 impl SlowStore {
+    /// Reads of one record and of the sweeper's lists return what was there, `d` later.
     fn slow_reads(&self, d: Duration) {
         self.get_delay_ms.store(d.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    async fn lag(&self) {
+        let d = self.get_delay_ms.load(Ordering::SeqCst);
+        if d > 0 {
+            tokio::time::sleep(Duration::from_millis(d)).await;
+        }
     }
 }
 
@@ -46,10 +54,7 @@ impl Store for SlowStore {
     }
     async fn get(&self, id: &str) -> Result<Option<SandboxRecord>, StoreError> {
         let r = self.inner.get(id).await;
-        let d = self.get_delay_ms.load(Ordering::SeqCst);
-        if d > 0 {
-            tokio::time::sleep(Duration::from_millis(d)).await;
-        }
+        self.lag().await;
         r
     }
     async fn transition(&self, id: &str, expected: SandboxState, to: SandboxState, changes: Changes, now: DateTime<Utc>) -> Result<SandboxRecord, StoreError> {
@@ -68,10 +73,14 @@ impl Store for SlowStore {
         self.inner.all().await
     }
     async fn expired(&self, now: DateTime<Utc>) -> Result<Vec<SandboxRecord>, StoreError> {
-        self.inner.expired(now).await
+        let r = self.inner.expired(now).await;
+        self.lag().await;
+        r
     }
     async fn retention_due(&self, created_before: DateTime<Utc>) -> Result<Vec<SandboxRecord>, StoreError> {
-        self.inner.retention_due(created_before).await
+        let r = self.inner.retention_due(created_before).await;
+        self.lag().await;
+        r
     }
     async fn usage(&self, owner: Option<&str>) -> Result<Vec<UsageRow>, StoreError> {
         self.inner.usage(owner).await
@@ -87,7 +96,10 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
-        let cfg = LifecycleConfig::default();
+        Fixture::with_config(LifecycleConfig::default())
+    }
+
+    fn with_config(cfg: LifecycleConfig) -> Fixture {
         let store = Arc::new(SlowStore::default());
         let runtime = Arc::new(FakeRuntime::new());
         let clock = Arc::new(ManualClock::new(t0()));
@@ -347,6 +359,38 @@ async fn a_create_whose_agent_does_not_answer_leaves_nothing() {
     assert!(matches!(lc.create(OWNER, req).await, Err(LifecycleError::GuestUnresponsive(_))));
     assert!(store.all().await.unwrap().is_empty());
     assert!(runtime.list().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_timeout_kill_spares_a_sandbox_its_owner_paused_meanwhile() {
+    let f = Fixture::new();
+    let id = f.create().await;
+    f.clock.advance(secs(301));
+    f.runtime.set_delay(Duration::from_millis(100));
+    f.store.slow_reads(Duration::from_millis(50));
+    // The sweep lists the sandbox as expired, the owner's pause claims it first.
+    let (pause, _) = staggered(f.lc.pause(Some(OWNER), &id), f.lc.sweep_once()).await;
+    f.store.slow_reads(Duration::ZERO);
+    assert!(pause.is_ok(), "{:?}", pause.err());
+    assert_eq!(f.state(&id).await, Some(Paused), "the sweeper killed a sandbox whose pause had succeeded");
+    assert_eq!(f.runtime_status(&id), Some(SandboxStatus::Paused));
+}
+
+#[tokio::test]
+async fn the_retention_delete_spares_a_sandbox_its_owner_resumed_meanwhile() {
+    let f = Fixture::with_config(LifecycleConfig { retention: Duration::from_secs(3600), ..Default::default() });
+    let id = f.create().await;
+    f.lc.pause(Some(OWNER), &id).await.unwrap();
+    f.clock.advance(secs(3601));
+    f.runtime.set_delay(Duration::from_millis(100));
+    f.store.slow_reads(Duration::from_millis(50));
+    // The sweep reads its lists (timeouts, then retention: this one, paused) before the
+    // owner's resume claims the sandbox, and acts on it after.
+    let (_, resumed) = staggered(f.lc.sweep_once(), f.lc.connect(Some(OWNER), &id, None)).await;
+    f.store.slow_reads(Duration::ZERO);
+    assert!(resumed.is_ok_and(|r| r.resumed));
+    assert_eq!(f.state(&id).await, Some(Running), "the sweeper deleted a sandbox whose resume had succeeded");
+    assert_eq!(f.runtime_status(&id), Some(SandboxStatus::Running));
 }
 
 #[tokio::test]
