@@ -23,8 +23,8 @@ impl Samples {
 }
 
 pub fn markdown(rows: &[(String, Samples, Samples, Option<u64>)], runs: usize) -> String {
-    let mut out = format!(
-        "| operation | Stasis p50 ms | Stasis p95 ms | runc+CRIU p50 ms | runc+CRIU p95 ms | Stasis / baseline (p50) |\n|---|---:|---:|---:|---:|---:|\n"
+    let mut out = String::from(
+        "| operation | Stasis p50 ms | Stasis p95 ms | runc+CRIU p50 ms | runc+CRIU p95 ms | Stasis / baseline (p50) |\n|---|---:|---:|---:|---:|---:|\n",
     );
     for (name, ours, base, _) in rows {
         out += &format!(
