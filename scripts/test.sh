@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run the whole test suite: installs what is missing (scripts/setup.sh), builds the templates the
 # tests use (reusing a build from an earlier run when its recipe is unchanged), runs clippy and
-# every test, as root, against real runc and CRIU.
+# every test, as root, against real runc and CRIU, then the official E2B SDKs (JS and Python,
+# pinned in tests/conformance) against a real server. STASIS_CYCLES sets the pause/resume cycle
+# count of the soak test (default 100; 1000 for the full soak).
 #
 #   sudo scripts/test.sh
 set -Eeuo pipefail
@@ -25,3 +27,6 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 say "tests"
 export STASIS_TEST_DATA_DIR=${STASIS_TEST_DATA_DIR:-/var/lib/stasis-test}
 cargo test --locked --workspace -- --test-threads "$(nproc)"
+
+say "conformance: the official E2B SDKs against a real server"
+STASIS_CONFORMANCE_NO_BUILD=1 tests/conformance/run.sh
