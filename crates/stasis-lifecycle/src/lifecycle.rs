@@ -87,7 +87,8 @@ impl Lifecycle {
     /// Where traffic for `id` goes. A paused sandbox that asked for auto-resume is resumed.
     pub async fn route(&self, id: &str) -> Result<Route, LifecycleError> {
         let mut rec = self.record(None, id).await?;
-        if rec.state == SandboxState::Resuming {
+        // Wait out a resume, and a pause of a sandbox that will be resumed right after it.
+        if rec.state == SandboxState::Resuming || (rec.state == SandboxState::Pausing && rec.auto_resume) {
             rec = self.settled(None, id, Duration::from_secs(30)).await?;
         }
         match rec.state {

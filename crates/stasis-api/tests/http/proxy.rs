@@ -319,3 +319,20 @@ async fn a_client_that_goes_away_closes_the_connection_into_the_sandbox() {
     assert_eq!(up.ended(), 1, "the upstream connection outlived its client");
     assert_eq!(h.state(K1, &id).await.as_deref(), Some("running"));
 }
+
+#[tokio::test]
+async fn traffic_during_a_pause_resumes_an_auto_resume_sandbox_afterwards() {
+    let h = Harness::start().await;
+    let up = Upstream::start().await;
+    let id = h.create(K1, json!({"templateID": "base", "autoResume": {"enabled": true}})).await;
+    h.expose(&id, PORT, up.addr);
+    h.runtime.set_delay(Duration::from_millis(300));
+    let pause_path = format!("/sandboxes/{id}/pause");
+    let (pause, traffic) = tokio::join!(h.post(&pause_path, K1, json!({})), async {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        split(to_sandbox(&h, Method::GET, "/during-pause", &id, PORT).send().await.unwrap()).await
+    });
+    assert_eq!(pause.0, StatusCode::NO_CONTENT, "{}", pause.1);
+    assert_eq!(traffic.0, StatusCode::OK, "{}", traffic.1);
+    assert_eq!(h.state(K1, &id).await.as_deref(), Some("running"));
+}
