@@ -176,3 +176,17 @@ pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+impl Harness {
+    /// Poll the store until `id` is in `state`, so a test can order requests by what the
+    /// server did rather than by sleeps a loaded machine may overrun.
+    pub async fn wait_for(&self, id: &str, state: stasis_types::SandboxState) {
+        for _ in 0..2500 {
+            if self.record_state(id).await == Some(state) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        panic!("{id} never became {state}");
+    }
+}

@@ -47,6 +47,11 @@ async fn bad_create_bodies_are_400() {
     assert_eq!(list, json!([]), "a bad create left something behind");
     assert!(h.store_ids().await.is_empty());
     assert!(h.runtime_ids().await.is_empty());
+    // Deep nesting in a free-form field is refused, not a stack overflow.
+    let deep = format!(r#"{{"templateID": "base", "network": {}{}}}"#, "[".repeat(100_000), "]".repeat(100_000));
+    let b = h.req(Method::POST, "/v2/sandboxes", Some(K1)).header("content-type", "application/json").body(deep);
+    let (status, v) = split(b.send().await.unwrap()).await;
+    assert_error(status, &v, 400);
     let many: serde_json::Map<String, serde_json::Value> = (0..65).map(|i| (format!("k{i}"), json!("v"))).collect();
     let (status, v) = h.post("/v2/sandboxes", K1, json!({"templateID": "base", "metadata": many})).await;
     assert_error(status, &v, 400);

@@ -326,10 +326,10 @@ async fn traffic_during_a_pause_resumes_an_auto_resume_sandbox_afterwards() {
     let up = Upstream::start().await;
     let id = h.create(K1, json!({"templateID": "base", "autoResume": {"enabled": true}})).await;
     h.expose(&id, PORT, up.addr);
-    h.runtime.set_delay(Duration::from_millis(300));
+    h.runtime.set_delay(Duration::from_millis(500));
     let pause_path = format!("/sandboxes/{id}/pause");
     let (pause, traffic) = tokio::join!(h.post(&pause_path, K1, json!({})), async {
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        h.wait_for(&id, stasis_types::SandboxState::Pausing).await;
         split(to_sandbox(&h, Method::GET, "/during-pause", &id, PORT).send().await.unwrap()).await
     });
     assert_eq!(pause.0, StatusCode::NO_CONTENT, "{}", pause.1);

@@ -8,7 +8,8 @@ use stasis_runtime::SandboxStatus;
 use stasis_types::SandboxState;
 use std::time::Duration;
 
-const SLOW: Duration = Duration::from_millis(300);
+/// Long enough for a request to arrive while a runtime call is under way, on a loaded machine.
+const SLOW: Duration = Duration::from_millis(500);
 
 #[tokio::test]
 async fn concurrent_pause_and_kill_end_consistently() {
@@ -17,14 +18,20 @@ async fn concurrent_pause_and_kill_end_consistently() {
         let id = h.create_base(K1).await;
         h.runtime.set_delay(SLOW);
         let pause_path = format!("/sandboxes/{id}/pause");
-        let pause = h.post(&pause_path, K1, json!({}));
+        // The second starts once the first holds the sandbox, so the order does not depend on
+        // how fast a loaded machine delivers requests.
+        let first = if kill_first { SandboxState::Killing } else { SandboxState::Pausing };
         let kill = async {
-            tokio::time::sleep(Duration::from_millis(if kill_first { 0 } else { 50 })).await;
+            if !kill_first {
+                h.wait_for(&id, first).await;
+            }
             h.delete(&format!("/sandboxes/{id}"), K1).await
         };
         let pause = async {
-            tokio::time::sleep(Duration::from_millis(if kill_first { 50 } else { 0 })).await;
-            pause.await
+            if kill_first {
+                h.wait_for(&id, first).await;
+            }
+            h.post(&pause_path, K1, json!({})).await
         };
         let ((ps, pv), (ks, kv)) = tokio::join!(pause, kill);
         assert!(!ps.is_server_error() && !ks.is_server_error(), "kill_first={kill_first}: pause {ps} {pv}, kill {ks} {kv}");
@@ -51,7 +58,7 @@ async fn pause_during_resume_is_409_and_resume_completes() {
     let connect_path = format!("/v2/sandboxes/{id}/connect");
     let connect = h.post(&connect_path, K1, json!({}));
     let pause = async {
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        h.wait_for(&id, SandboxState::Resuming).await;
         let during = h.post(&format!("/sandboxes/{id}/pause"), K1, json!({})).await;
         // A sandbox mid-resume is never 404 either.
         let get = h.get(&format!("/sandboxes/{id}"), K1).await;
@@ -165,8 +172,14 @@ async fn a_sandbox_being_created_is_visible_busy_and_killable() {
     h.runtime.set_delay(SLOW);
     let create = h.post("/v2/sandboxes", K1, json!({"templateID": "base"}));
     let meanwhile = async {
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        let ids = h.store_ids().await;
+        let mut ids = vec![];
+        for _ in 0..2500 {
+            ids = h.store_ids().await;
+            if !ids.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         assert_eq!(ids.len(), 1);
         let id = ids[0].clone();
         assert_eq!(h.state(K1, &id).await.as_deref(), Some("running"), "never 404 while creating");
@@ -190,10 +203,11 @@ async fn concurrent_kills_give_one_204_and_then_404() {
     h.runtime.set_delay(SLOW);
     let path = format!("/sandboxes/{id}");
     let (a, b) = tokio::join!(h.delete(&path, K1), async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        h.wait_for(&id, SandboxState::Killing).await;
         h.delete(&path, K1).await
     });
     assert_eq!(a.0, StatusCode::NO_CONTENT, "{}", a.1);
     assert_error(b.0, &b.1, 404);
     assert_eq!(h.runtime_status(&id), None);
 }
+
