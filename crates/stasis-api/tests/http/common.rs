@@ -8,7 +8,7 @@ use stasis_api::{ApiKeys, AppState};
 use stasis_lifecycle::{Lifecycle, LifecycleConfig, ManualClock, NoopGuest};
 use stasis_runtime::fake::FakeRuntime;
 use stasis_runtime::{SandboxId, SandboxStatus};
-use stasis_store::{MemoryStore, Store};
+use stasis_store::{MemoryStore, SqliteStore, Store};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
@@ -22,7 +22,7 @@ pub struct Harness {
     pub client: reqwest::Client,
     pub lifecycle: Lifecycle,
     pub runtime: Arc<FakeRuntime>,
-    pub store: Arc<MemoryStore>,
+    pub store: Arc<dyn Store>,
     pub clock: Arc<ManualClock>,
     server: JoinHandle<()>,
 }
@@ -51,7 +51,13 @@ impl Harness {
         Harness::with_parts(cfg, Arc::new(MemoryStore::new()), Arc::new(FakeRuntime::new())).await
     }
 
-    pub async fn with_parts(cfg: LifecycleConfig, store: Arc<MemoryStore>, runtime: Arc<FakeRuntime>) -> Harness {
+    /// The same, on the embedded database the server uses by default.
+    pub async fn with_sqlite() -> Harness {
+        let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
+        Harness::with_parts(LifecycleConfig::default(), store, Arc::new(FakeRuntime::new())).await
+    }
+
+    pub async fn with_parts(cfg: LifecycleConfig, store: Arc<dyn Store>, runtime: Arc<FakeRuntime>) -> Harness {
         let clock = Arc::new(ManualClock::new(t0()));
         let lifecycle = Lifecycle::new(store.clone(), runtime.clone(), Arc::new(NoopGuest), clock.clone(), cfg);
         let app = stasis_api::app(AppState::new(lifecycle.clone(), ApiKeys::new([K1, K2])));

@@ -397,3 +397,64 @@ async fn health_openapi_and_prometheus() {
 async fn end_at(h: &Harness, id: &str) -> chrono::DateTime<chrono::Utc> {
     parse_time(&h.get(&format!("/sandboxes/{id}"), K1).await.1["endAt"])
 }
+
+/// The main flows again on SQLite, the server's default store: what the fake store lets
+/// pass must hold on the real one too.
+#[tokio::test]
+async fn the_main_flows_hold_on_sqlite() {
+    let h = Harness::with_sqlite().await;
+    let mut ids = HashSet::new();
+    for i in 0..7 {
+        ids.insert(h.create(K1, json!({"templateID": "base", "metadata": {"n": i.to_string()}, "timeout": 10 + i})).await);
+    }
+    let other = h.create_base(K2).await;
+    let first = h.create(K1, json!({"templateID": "base", "autoPause": true, "timeout": 5, "metadata": {"first": "yes"}})).await;
+    ids.insert(first.clone());
+
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let path = token.as_ref().map_or("/v2/sandboxes?limit=3".to_owned(), |t| format!("/v2/sandboxes?limit=3&nextToken={t}"));
+        let resp = h.req(Method::GET, &path, Some(K1)).send().await.unwrap();
+        let next = resp.headers().get("x-next-token").map(|v| v.to_str().unwrap().to_owned());
+        let (status, v) = split(resp).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        seen.extend(v.as_array().unwrap().iter().map(|s| s["sandboxID"].as_str().unwrap().to_owned()));
+        match next {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 8, "{seen:?}");
+    assert_eq!(seen.into_iter().collect::<HashSet<_>>(), ids);
+    let (_, v) = h.get("/v2/sandboxes?metadata=first%3Dyes", K1).await;
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+    let (s, v) = h.get(&format!("/sandboxes/{other}"), K1).await;
+    assert_error(s, &v, 404);
+
+    // Auto-pause at 5 s, kills at 10..16 s.
+    h.clock.advance(secs(5));
+    assert_eq!(h.lifecycle.sweep_once().await, 1);
+    assert_eq!(h.state(K1, &first).await.as_deref(), Some("paused"));
+    h.clock.advance(secs(5));
+    assert_eq!(h.lifecycle.sweep_once().await, 1);
+    h.clock.advance(secs(100));
+    let (s, v) = h.post(&format!("/v2/sandboxes/{first}/connect"), K1, json!({"timeout": 60})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(h.lifecycle.sweep_once().await, 6);
+    let (_, v) = h.get("/v2/sandboxes", K1).await;
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+    h.clock.advance(secs(10));
+    assert_eq!(h.delete(&format!("/sandboxes/{first}"), K1).await.0, StatusCode::NO_CONTENT);
+
+    let (_, u) = h.get("/usage", K1).await;
+    // first: 5 s running, 105 s paused, 10 s running; the others ran 10..16 s until 10 s
+    // (swept at 10) or 110 s (swept at 110).
+    let rows = u["sandboxes"].as_array().unwrap();
+    assert_eq!(rows.len(), 8, "{u}");
+    let first_row = rows.iter().find(|r| r["sandboxID"] == first.as_str()).unwrap();
+    assert_eq!(first_row["runningSeconds"], 15.0, "{u}");
+    assert_eq!(first_row["pausedSeconds"], 105.0, "{u}");
+    assert_eq!(first_row["state"], "deleted");
+    assert_eq!(u["runningSeconds"], 15.0 + 10.0 + 6.0 * 110.0, "{u}");
+}
