@@ -84,7 +84,10 @@ async fn forward(state: AppState, id: String, port: u16, mut req: Request) -> Re
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(%id, %e, "forwarding into sandbox");
-            return unreachable_response(&id, StatusCode::BAD_GATEWAY, PORT_CLOSED);
+            // Cut by a pause or kill while waiting for the answer: the sandbox is gone, not
+            // its port.
+            let message = if route.closed.is_cancelled() { NOT_FOUND } else { PORT_CLOSED };
+            return unreachable_response(&id, StatusCode::BAD_GATEWAY, message);
         }
     };
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {

@@ -336,3 +336,32 @@ async fn traffic_during_a_pause_resumes_an_auto_resume_sandbox_afterwards() {
     assert_eq!(traffic.0, StatusCode::OK, "{}", traffic.1);
     assert_eq!(h.state(K1, &id).await.as_deref(), Some("running"));
 }
+
+#[tokio::test]
+async fn a_request_waiting_for_its_answer_when_the_sandbox_pauses_is_told_it_is_gone() {
+    let h = Harness::start().await;
+    let up = Upstream::start().await;
+    let id = h.create_base(K1).await;
+    h.expose(&id, PORT, up.addr);
+    let req = to_sandbox(&h, Method::GET, "/hang", &id, PORT).send();
+    let (resp, pause) = tokio::join!(req, async {
+        while up.accepted.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        h.pause(K1, &id).await
+    });
+    assert_eq!(pause, StatusCode::NO_CONTENT);
+    // Either the connection is dropped, or the E2B answer for a sandbox that is not there;
+    // not "port is not open", which would send the SDK looking for a closed port.
+    if let Ok(resp) = resp {
+        let (s, v) = split(resp).await;
+        assert_unreachable(s, &v, &id, NOT_FOUND);
+    }
+    for _ in 0..150 {
+        if up.ended() >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(up.ended(), 1, "the connection into the sandbox was left open");
+}

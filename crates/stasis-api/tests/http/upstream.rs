@@ -4,6 +4,7 @@
 //! - `/ws` with `Upgrade`: answers 101, writes `welcome\n`, then echoes what it reads in upper case.
 //! - `/stream`: a chunked `first\n`, then `second\n` once `release` is notified.
 //! - `/forever`: a chunk every 20 ms until writing fails; counts such ends in `ended`.
+//! - `/hang`: never answers; counts the connection's close in `ended`.
 //! - anything else: one response describing the request (method, target, host, body).
 
 use std::net::SocketAddr;
@@ -66,6 +67,16 @@ impl Upstream {
                             break;
                         }
                     }
+                }
+            }
+            self.ended.fetch_add(1, Ordering::SeqCst);
+            return;
+        }
+        if target.starts_with("/hang") {
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = s.read(&mut buf).await {
+                if n == 0 {
+                    break;
                 }
             }
             self.ended.fetch_add(1, Ordering::SeqCst);
