@@ -187,6 +187,9 @@ async fn connect_running_only_extends_and_paused_resumes_with_fresh_end() {
     for key in SANDBOX_KEYS {
         assert!(v[key].is_string(), "{key} missing in {v}");
     }
+    let token = h.get(&format!("/sandboxes/{id}"), K1).await.1["envdAccessToken"].clone();
+    assert!(token.is_string());
+    assert_eq!(v["envdAccessToken"], token);
     assert_eq!(end_at(&h, &id).await, t0() + secs(600));
     // Running, asking for more: extended to now + timeout.
     h.clock.advance(secs(100));
@@ -205,6 +208,7 @@ async fn connect_running_only_extends_and_paused_resumes_with_fresh_end() {
     let (status, v) = split(resp).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     assert_eq!(v["sandboxID"], id.as_str());
+    assert_eq!(v["envdAccessToken"], token, "a resumed envd keeps its token");
     assert_eq!(h.state(K1, &id).await.as_deref(), Some("running"));
     assert_eq!(h.runtime_status(&id), Some(stasis_runtime::SandboxStatus::Running));
     assert_eq!(end_at(&h, &id).await, t0() + secs(150 + 300));
