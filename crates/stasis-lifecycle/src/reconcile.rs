@@ -50,7 +50,12 @@ impl Lifecycle {
                     // known, else now.
                     let changes = match (rec.state, t) {
                         (SandboxState::Pausing, SandboxState::Running) => Changes { end_at: Some(std::cmp::max(rec.end_at, now)), ..Default::default() },
-                        (_, SandboxState::Running) => Changes { started_at: Some(now), end_at: Some(std::cmp::max(rec.end_at, now)), ..Default::default() },
+                        // A resume the owner asked for: its timeout was not recorded yet, so give
+                        // the default one (the old end has likely passed while it was paused).
+                        (_, SandboxState::Running) => {
+                            let fresh = now + chrono::Duration::from_std(self.cfg.default_timeout).unwrap_or(chrono::Duration::zero());
+                            Changes { started_at: Some(now), end_at: Some(std::cmp::max(rec.end_at, fresh)), ..Default::default() }
+                        }
                         (SandboxState::Pausing, _) => Changes { add_running_ms: (rec.state_since - rec.started_at).num_milliseconds().max(0), ..Default::default() },
                         (SandboxState::Running, _) => Changes { add_running_ms: (now - rec.started_at).num_milliseconds().max(0), ..Default::default() },
                         _ => Changes::default(),

@@ -265,6 +265,23 @@ async fn reconcile_keeps_running_time_of_a_rolled_back_pause() {
     assert_eq!(usage.running_seconds, 30.0, "{usage:?}");
 }
 
+#[tokio::test]
+async fn a_resume_completed_by_reconcile_gets_a_fresh_timeout() {
+    let f = Fixture::new();
+    let id = f.create().await;
+    f.lc.pause(Some(OWNER), &id).await.unwrap();
+    // Paused for longer than its old timeout, then the server died mid-resume.
+    f.clock.advance(secs(3600));
+    f.store.transition(&id, Paused, Resuming, Changes::default(), f.clock.now()).await.unwrap();
+    f.runtime.resume(&SandboxId::parse(&id).unwrap()).await.unwrap();
+    f.lc.reconcile().await.unwrap();
+    // The first sweep runs right after reconcile: it must not kill what the owner resumed.
+    f.lc.sweep_once().await;
+    assert_eq!(f.state(&id).await, Some(Running));
+    let rec = f.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(rec.end_at, f.clock.now() + secs(300));
+}
+
 /// `first` starts reading 10 ms before `second`; both read `running` before either claims it.
 async fn staggered<A: std::future::Future, B: std::future::Future>(first: A, second: B) -> (A::Output, B::Output) {
     tokio::join!(first, async {
