@@ -1,7 +1,9 @@
 //! Many pause/resume cycles on one sandbox (root only): nothing lost, nothing leaked.
 //! `STASIS_CYCLES` sets the count (CI: 100; the full soak is 1000).
 
-use stasis_runtime::{ExecRequest, Limits, Runtime, RuncRuntime, RuntimeConfig, SandboxId, SandboxSpec};
+mod common;
+
+use stasis_runtime::{ExecRequest, Limits, Runtime, RuncRuntime, SandboxId, SandboxSpec};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
@@ -57,17 +59,7 @@ async fn pause_resume_cycles_lose_nothing_and_leak_nothing() {
     assert!(nix::unistd::geteuid().is_root(), "this test needs root (CI runs it as root)");
     let cycles: usize = std::env::var("STASIS_CYCLES").ok().and_then(|c| c.parse().ok()).unwrap_or(100);
     let data = PathBuf::from("/var/lib/stasis-test-cycles");
-    let envd = std::env::var_os("STASIS_ENVD_BINARY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("stasis-envd"));
-    let mut cfg = RuntimeConfig::with_data_dir(data.clone(), envd);
-    cfg.templates_dir = std::env::var_os("STASIS_TEMPLATES_DIR").map(PathBuf::from).unwrap_or_else(|| "/var/lib/stasis/templates".into());
-    let rt = RuncRuntime::new(cfg).await.unwrap();
-    let store = rt.templates().clone();
-    tokio::task::spawn_blocking(move || store.build("base", &|l| eprintln!("{l}"))).await.unwrap().unwrap();
-    for stale in rt.list().await.unwrap() {
-        rt.kill(&stale.id).await.unwrap();
-    }
+    let rt = common::open_runtime(&data, None).await;
 
     let id = SandboxId::generate();
     rt.create(&id, SandboxSpec { template: "base".into(), limits: Limits { memory_mib: 256, ..Limits::default() }, env: Default::default() })

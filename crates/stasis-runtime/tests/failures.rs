@@ -2,32 +2,12 @@
 //! always ends in a defined state with its data: running after a failed pause, paused after a
 //! failed resume.
 
+mod common;
+
 use stasis_runtime::{ExecRequest, Limits, Runtime, RuncRuntime, RuntimeConfig, RuntimeError, SandboxId, SandboxSpec, SandboxStatus};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
-
-fn envd() -> PathBuf {
-    std::env::var_os("STASIS_ENVD_BINARY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("stasis-envd"))
-}
-
-async fn runtime(data: &Path, criu: Option<PathBuf>) -> RuncRuntime {
-    assert!(nix::unistd::geteuid().is_root(), "these tests need root (CI runs them as root)");
-    let mut cfg = RuntimeConfig::with_data_dir(data.to_owned(), envd());
-    cfg.templates_dir = std::env::var_os("STASIS_TEMPLATES_DIR").map(PathBuf::from).unwrap_or_else(|| "/var/lib/stasis/templates".into());
-    if let Some(c) = criu {
-        cfg.criu_binary = c;
-    }
-    let rt = RuncRuntime::new(cfg).await.expect("open runtime");
-    let store = rt.templates().clone();
-    tokio::task::spawn_blocking(move || store.build("base", &|l| eprintln!("{l}"))).await.unwrap().unwrap();
-    for stale in rt.list().await.unwrap() {
-        rt.kill(&stale.id).await.unwrap();
-    }
-    rt
-}
 
 /// A counter holding `mib` MiB that answers on port 7000 with "<count> <memory intact>".
 async fn start_worker(rt: &RuncRuntime, id: &SandboxId, mib: usize) {
@@ -65,14 +45,14 @@ async fn criu_failing_during_pause_or_resume_leaves_a_usable_sandbox() {
     let flag = dir.join("fail-criu");
     let _ = std::fs::remove_file(&flag);
     let wrapper = dir.join("criu-wrapper");
-    let real = RuntimeConfig::with_data_dir(dir.clone(), envd()).criu_binary;
+    let real = RuntimeConfig::with_data_dir(dir.clone(), common::envd_binary()).criu_binary;
     std::fs::write(
         &wrapper,
         format!("#!/bin/sh\nif [ -e {} ]; then echo 'injected CRIU failure' >&2; exit 1; fi\nexec {} \"$@\"\n", flag.display(), real.display()),
     )
     .unwrap();
     std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let rt = runtime(&dir.join("data"), Some(wrapper)).await;
+    let rt = common::open_runtime(&dir.join("data"), Some(wrapper)).await;
 
     let id = SandboxId::generate();
     rt.create(&id, spec(256)).await.unwrap();
@@ -106,13 +86,13 @@ async fn a_full_disk_fails_the_pause_and_the_sandbox_keeps_running() {
     let _ = nix::mount::umount2(&dir, nix::mount::MntFlags::MNT_DETACH);
     std::fs::create_dir_all(&dir).unwrap();
     // Room for envd and a sandbox, not for 160 MiB of images.
-    let envd_mib = std::fs::metadata(envd()).unwrap().len() >> 20;
+    let envd_mib = std::fs::metadata(common::envd_binary()).unwrap().len() >> 20;
     let size = format!("size={}m", envd_mib + 80);
     nix::mount::mount(Some("tmpfs"), &dir, Some("tmpfs"), nix::mount::MsFlags::empty(), Some(size.as_str())).unwrap();
     let result = {
         let dir = dir.clone();
         tokio::spawn(async move {
-            let rt = runtime(&dir, None).await;
+            let rt = common::open_runtime(&dir, None).await;
             let id = SandboxId::generate();
             rt.create(&id, spec(512)).await.unwrap();
             start_worker(&rt, &id, 160).await;

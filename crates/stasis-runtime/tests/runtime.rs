@@ -4,7 +4,9 @@
 //! the data dir is `$STASIS_TEST_DATA_DIR` or /var/lib/stasis-test, and the envd binary is
 //! `$STASIS_ENVD_BINARY` or the `stasis-envd` built next to this test.
 
-use stasis_runtime::{ExecRequest, Limits, Runtime, RuncRuntime, RuntimeConfig, RuntimeError, SandboxId, SandboxSpec, SandboxStatus};
+mod common;
+
+use stasis_runtime::{ExecRequest, Limits, Runtime, RuncRuntime, RuntimeError, SandboxId, SandboxSpec, SandboxStatus};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,31 +20,7 @@ fn data_dir() -> PathBuf {
 }
 
 async fn runtime() -> Arc<RuncRuntime> {
-    RUNTIME
-        .get_or_init(|| async {
-            assert!(nix::unistd::geteuid().is_root(), "the runtime tests need root (CI runs them as root)");
-            let envd = std::env::var_os("STASIS_ENVD_BINARY").map(PathBuf::from).unwrap_or_else(|| {
-                // target/debug/deps/runtime-xxxx -> target/debug/stasis-envd
-                std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("stasis-envd")
-            });
-            assert!(envd.exists(), "{} is missing: run `cargo build -p stasis-envd` first", envd.display());
-            let mut cfg = RuntimeConfig::with_data_dir(data_dir(), envd);
-            // Templates are immutable and content-addressed: share the server's build cache.
-            cfg.templates_dir = std::env::var_os("STASIS_TEMPLATES_DIR").map(PathBuf::from).unwrap_or_else(|| "/var/lib/stasis/templates".into());
-            let rt = RuncRuntime::new(cfg).await.expect("open runtime");
-            // Sandboxes of an earlier, interrupted run of these tests.
-            for stale in rt.list().await.expect("list") {
-                rt.kill(&stale.id).await.expect("kill a stale sandbox");
-            }
-            let store = rt.templates().clone();
-            tokio::task::spawn_blocking(move || store.build("base", &|line| eprintln!("{line}")))
-                .await
-                .unwrap()
-                .expect("build template base");
-            Arc::new(rt)
-        })
-        .await
-        .clone()
+    RUNTIME.get_or_init(|| async { Arc::new(common::open_runtime(&data_dir(), None).await) }).await.clone()
 }
 
 fn spec(memory_mib: u64) -> SandboxSpec {

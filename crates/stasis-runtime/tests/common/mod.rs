@@ -1,0 +1,33 @@
+//! Shared by the runtime's integration tests: opening a real runtime over a test data dir.
+
+use stasis_runtime::{Runtime, RuncRuntime, RuntimeConfig};
+use std::path::{Path, PathBuf};
+
+/// `$STASIS_ENVD_BINARY`, or the `stasis-envd` built next to this test binary.
+pub fn envd_binary() -> PathBuf {
+    std::env::var_os("STASIS_ENVD_BINARY").map(PathBuf::from).unwrap_or_else(|| {
+        // target/debug/deps/<test> -> target/debug/stasis-envd
+        std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("stasis-envd")
+    })
+}
+
+/// A runtime over `data`, with templates built into (or reused from) the shared cache
+/// (`$STASIS_TEMPLATES_DIR`, default /var/lib/stasis/templates), and no sandbox left over from an
+/// interrupted earlier run. `criu` replaces the CRIU binary (to inject failures).
+pub async fn open_runtime(data: &Path, criu: Option<PathBuf>) -> RuncRuntime {
+    assert!(nix::unistd::geteuid().is_root(), "the runtime tests need root (CI runs them as root)");
+    let envd = envd_binary();
+    assert!(envd.exists(), "{} is missing: run `cargo build -p stasis-envd` first", envd.display());
+    let mut cfg = RuntimeConfig::with_data_dir(data.to_owned(), envd);
+    cfg.templates_dir = std::env::var_os("STASIS_TEMPLATES_DIR").map(PathBuf::from).unwrap_or_else(|| "/var/lib/stasis/templates".into());
+    if let Some(c) = criu {
+        cfg.criu_binary = c;
+    }
+    let rt = RuncRuntime::new(cfg).await.expect("open runtime");
+    let store = rt.templates().clone();
+    tokio::task::spawn_blocking(move || store.build("base", &|line| eprintln!("{line}"))).await.unwrap().expect("build template base");
+    for stale in rt.list().await.expect("list") {
+        rt.kill(&stale.id).await.expect("kill a stale sandbox");
+    }
+    rt
+}
