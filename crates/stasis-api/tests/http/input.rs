@@ -173,3 +173,14 @@ async fn undecodable_paths_are_json_errors() {
         assert_error(status, &v, 400);
     }
 }
+
+#[tokio::test]
+async fn garbage_on_the_socket_does_not_disturb_the_server() {
+    let h = Harness::start().await;
+    for junk in [&b"GARBAGE\r\n\r\n"[..], b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n"] {
+        let out = raw_exchange(h.addr, junk).await;
+        assert!(out.is_empty() || out.starts_with("HTTP/1.1 4"), "{out}");
+    }
+    let resp = h.req(Method::GET, "/health", None).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}

@@ -365,3 +365,25 @@ async fn a_request_waiting_for_its_answer_when_the_sandbox_pauses_is_told_it_is_
     }
     assert_eq!(up.ended(), 1, "the connection into the sandbox was left open");
 }
+
+#[tokio::test]
+async fn expect_100_continue_uploads_pass_through() {
+    let h = Harness::start().await;
+    let up = Upstream::start().await;
+    let id = h.create_base(K1).await;
+    h.expose(&id, PORT, up.addr);
+    let mut s = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nHost: localhost\r\nE2b-Sandbox-Id: {id}\r\nE2b-Sandbox-Port: {PORT}\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let (interim, rest) = tokio::time::timeout(Duration::from_secs(5), read_head(&mut s)).await.expect("no 100 Continue").unwrap();
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+    assert!(rest.is_empty());
+    s.write_all(b"hello").await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await.unwrap().unwrap();
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.contains("body=hello\n"), "{out}");
+}

@@ -211,3 +211,59 @@ async fn concurrent_kills_give_one_204_and_then_404() {
     assert_eq!(h.runtime_status(&id), None);
 }
 
+
+#[tokio::test]
+async fn many_concurrent_creates_and_kills_stay_consistent() {
+    let h = Harness::start().await;
+    let creates = (0..40).map(|_| h.post("/v2/sandboxes", K1, json!({"templateID": "base"})));
+    let results = futures_join_all(creates).await;
+    let ids: Vec<String> = results
+        .iter()
+        .map(|(s, v)| {
+            assert_eq!(*s, StatusCode::CREATED, "{v}");
+            v["sandboxID"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(ids.iter().collect::<std::collections::HashSet<_>>().len(), 40);
+    assert_eq!(h.runtime_ids().await.len(), 40);
+    // Half paused, then everything killed at once, twice over.
+    let h = &h;
+    let pauses = ids.iter().step_by(2).map(|id| async move { h.pause(K1, id).await });
+    assert!(futures_join_all(pauses).await.iter().all(|s| *s == StatusCode::NO_CONTENT));
+    let kills = ids.iter().chain(ids.iter()).map(|id| async move { h.delete(&format!("/sandboxes/{id}"), K1).await });
+    let statuses: Vec<StatusCode> = futures_join_all(kills).await.into_iter().map(|(s, _)| s).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::NO_CONTENT).count(), 40, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::NOT_FOUND).count(), 40, "{statuses:?}");
+    assert!(h.store_ids().await.is_empty());
+    assert!(h.runtime_ids().await.is_empty());
+    let (_, u) = h.get("/usage", K1).await;
+    assert_eq!(u["sandboxes"].as_array().unwrap().len(), 40);
+}
+
+/// Run futures concurrently on this task, results in order.
+async fn futures_join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let handles: Vec<_> = futs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = handles.iter().map(|_| None).collect();
+    let mut handles: Vec<Option<std::pin::Pin<Box<F>>>> = handles.into_iter().map(Some).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, h) in out.iter_mut().zip(handles.iter_mut()) {
+            if let Some(f) = h {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        *slot = Some(v);
+                        *h = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|o| o.expect("every future finished")).collect()
+}
