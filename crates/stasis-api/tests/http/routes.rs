@@ -462,3 +462,20 @@ async fn the_main_flows_hold_on_sqlite() {
     assert_eq!(first_row["state"], "deleted");
     assert_eq!(u["runningSeconds"], 15.0 + 10.0 + 6.0 * 110.0, "{u}");
 }
+
+#[tokio::test]
+async fn legacy_refresh_sets_the_end_time() {
+    let h = Harness::start().await;
+    let id = h.create(K1, json!({"templateID": "base", "timeout": 3600})).await;
+    h.clock.advance(secs(10));
+    let (s, v) = h.post(&format!("/sandboxes/{id}-6532622b/refreshes"), K1, json!({"duration": 60})).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    assert_eq!(end_at(&h, &id).await, t0() + secs(70));
+    let resp = h.req(Method::POST, &format!("/sandboxes/{id}/refreshes"), Some(K1)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(end_at(&h, &id).await, t0() + secs(310));
+    let (s, v) = h.post(&format!("/sandboxes/{id}/refreshes"), K1, json!({"duration": -1})).await;
+    assert_error(s, &v, 400);
+    let (s, v) = h.post("/sandboxes/aaaaaaaaaaaaaaaaaaaa/refreshes", K1, json!({"duration": 60})).await;
+    assert_error(s, &v, 404);
+}
