@@ -124,7 +124,9 @@ async fn network_services_across_a_pause() -> stasis_sdk::Result<()> {
         .commands()
         .run_background("python3 -m http.server 8000", CommandOptions::new().no_timeout())
         .await?;
-    let probe = "for i in $(seq 50); do curl -s -o /dev/null -w '%{http_code}' localhost:8000 && exit; sleep 0.1; done; exit 7";
+    // Wait until the server listens, then ask it for a status code.
+    let probe = "for i in $(seq 50); do curl -s -o /dev/null localhost:8000 && break; sleep 0.1; done; \
+                 curl -s -o /dev/null -w '%{http_code}' localhost:8000";
     assert_eq!(sbx.commands().run(probe).await?.stdout, "200");
     let pid = server.pid();
     server.disconnect();

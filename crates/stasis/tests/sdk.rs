@@ -350,6 +350,8 @@ async fn usage_counts_running_and_paused_time() {
 /// built, this test says so on stderr and checks nothing else.
 #[tokio::test(flavor = "multi_thread")]
 async fn run_code_keeps_variables_across_pause() {
+    // The server builds missing templates when it starts: ask only once it is up.
+    common::server("sdk");
     if !common::template_built("code-interpreter-v1") {
         eprintln!("SKIPPED run_code_keeps_variables_across_pause: template code-interpreter-v1 is not built (stasis template list)");
         return;
