@@ -16,6 +16,10 @@ pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&state).await)
 }
 
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("this route does not take that method".into())
+}
+
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("no such route".into())
 }

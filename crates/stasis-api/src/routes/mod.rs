@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sandboxes/{id}/metrics", get(metrics::metrics))
         .route("/usage", get(usage::usage))
         .fallback(health::not_found)
+        .method_not_allowed_fallback(health::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

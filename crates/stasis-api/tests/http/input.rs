@@ -184,3 +184,11 @@ async fn garbage_on_the_socket_does_not_disturb_the_server() {
     let resp = h.req(Method::GET, "/health", None).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_wrong_method_is_a_json_405() {
+    let h = Harness::start().await;
+    let (status, body) = split(h.req(Method::PUT, "/v2/sandboxes", Some(K1)).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["code"], 405, "{body}");
+}
