@@ -61,9 +61,17 @@ function bundle(value) {
   return data
 }
 
+// The user's frames only: not the runner's or Node's `vm` machinery under them.
+function userStack(stack) {
+  return String(stack)
+    .split('\n')
+    .filter((line) => !/\(node:|at node:|js_runner\.js|sigintHandlersWrap/.test(line))
+    .join('\n')
+}
+
 function errorReply(id, err) {
   if (err instanceof Error) {
-    return { id, type: 'error', name: err.name || 'Error', value: err.message || String(err), traceback: err.stack || String(err) }
+    return { id, type: 'error', name: err.name || 'Error', value: err.message || String(err), traceback: userStack(err.stack || err) }
   }
   return { id, type: 'error', name: 'Error', value: util.inspect(err), traceback: util.inspect(err) }
 }
@@ -81,8 +89,15 @@ async function run(req) {
       value = vm.runInThisContext(req.code, { filename, breakOnSigint: true })
     } catch (err) {
       if (!isAwaitError(err)) throw err
-      // Top-level await: run the cell as an async function (its declarations stay local).
-      value = vm.runInThisContext(`(async () => {\n${req.code}\n})()`, { filename, breakOnSigint: true })
+      // Top-level await: run the cell as an async function. A cell that is one expression
+      // keeps its value; otherwise it runs as a block (its declarations stay local to it).
+      let wrapped
+      try {
+        wrapped = new vm.Script(`(async () => (\n${req.code}\n))()`, { filename })
+      } catch (_) {
+        wrapped = new vm.Script(`(async () => {\n${req.code}\n})()`, { filename })
+      }
+      value = wrapped.runInThisContext({ breakOnSigint: true })
     }
     if (value && typeof value.then === 'function') {
       value = await new Promise((resolve, reject) => {
@@ -116,4 +131,4 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
     return
   }
   chain = chain.then(() => (req.op === 'env' ? env(req) : run(req)))
-}).on('close', () => process.exit(0))
+}).on('close', () => chain.then(() => process.exit(0)))
