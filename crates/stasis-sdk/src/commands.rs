@@ -113,8 +113,11 @@ impl CommandOptions {
 /// A finished command.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CommandResult {
+    /// The exit code (0: a result; anything else is an [`Error::CommandExit`]).
     pub exit_code: i32,
+    /// Everything written to stdout (a PTY's output for PTY processes).
     pub stdout: String,
+    /// Everything written to stderr.
     pub stderr: String,
     /// envd's description of an abnormal end (e.g. `signal: killed`).
     pub error: Option<String>,
@@ -250,7 +253,9 @@ pub struct PtyOptions {
     pub size: PtySize,
     /// Extra environment (`TERM`, `LANG` and `LC_ALL` default as in E2B's SDKs).
     pub envs: BTreeMap<String, String>,
+    /// Working directory (default: the user's home).
     pub cwd: Option<String>,
+    /// Log in as this user (default: envd's default user).
     pub user: Option<String>,
     /// The shell's lifetime; `None` (the default here) means no limit.
     pub timeout: Option<Duration>,

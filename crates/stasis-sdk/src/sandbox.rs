@@ -136,19 +136,27 @@ impl ConnectOptions {
 /// What the server knows about a sandbox ([`Sandbox::info`], [`SandboxPaginator::next_items`]).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct SandboxInfo {
+    /// The sandbox's id.
     pub sandbox_id: String,
+    /// The template it was created from.
     pub template_id: String,
     /// The template's alias, if it has one.
     pub name: Option<String>,
+    /// Labels given at creation.
     pub metadata: BTreeMap<String, String>,
     /// When the sandbox was created.
     pub started_at: DateTime<Utc>,
     /// When it will be killed (or paused, with auto-pause), unless the timeout changes.
     pub end_at: DateTime<Utc>,
+    /// `Running` or `Paused` (a sandbox being paused already counts as paused).
     pub state: SandboxState,
+    /// vCPUs.
     pub cpu_count: u32,
+    /// Memory limit, MiB.
     pub memory_mb: u64,
+    /// Disk size, MiB.
     pub disk_size_mb: u64,
+    /// The envd protocol version inside it.
     pub envd_version: String,
 }
 
@@ -200,6 +208,7 @@ pub struct SandboxQuery {
 /// Options of [`Sandbox::list`].
 #[derive(Clone, Debug, Default)]
 pub struct ListOptions {
+    /// Filters.
     pub query: SandboxQuery,
     /// Page size (server default 100).
     pub limit: Option<u32>,

@@ -148,6 +148,15 @@ fn exec_streams_output_and_returns_the_exit_code() {
     assert!(started.elapsed() < Duration::from_millis(2500), "streamed, not buffered: {:?}", started.elapsed());
     assert!(child.wait().unwrap().success());
 
+    // ^C stops the remote command, and exec exits as an interrupted program does.
+    let child = stasis().args(["sandbox", "exec", &id, "sleep 120; echo not-interrupted"]).stdout(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(130), ""));
+    let ps = ok(&["sandbox", "exec", &id, "ps -eo args"]);
+    assert!(!ps.contains("sleep 120"), "the remote command was killed:\n{ps}");
+
     // -i: local stdin to the command.
     let mut child = stasis().args(["sandbox", "exec", "-i", &id, "tr a-z A-Z"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(b"hello from stdin\n").unwrap();

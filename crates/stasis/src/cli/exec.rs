@@ -1,7 +1,7 @@
 //! `stasis sandbox exec`: run a command, stream its output, exit with its exit code.
 
 use super::{key_value, CliResult, Doing};
-use stasis_sdk::{CommandEvent, CommandOptions, ConnectionConfig, Sandbox};
+use stasis_sdk::{CommandEvent, CommandHandle, CommandOptions, ConnectionConfig, Sandbox};
 use std::io::Write;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
@@ -73,7 +73,17 @@ pub async fn run(config: &ConnectionConfig, args: Args) -> CliResult {
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr();
     let mut code = 1;
-    while let Some(event) = handle.next_event().await {
+    loop {
+        let event = tokio::select! {
+            event = handle.next_event() => event,
+            // ^C stops the remote command too, as it would a local one.
+            _ = tokio::signal::ctrl_c() => {
+                interrupt(&sbx, &mut handle).await;
+                code = 130;
+                break;
+            }
+        };
+        let Some(event) = event else { break };
         match event.doing(format!("run {cmd:?} in {}", args.id))? {
             CommandEvent::Stdout(b) | CommandEvent::Pty(b) => {
                 let _ = stdout.write_all(&b).and_then(|_| stdout.flush());
@@ -88,6 +98,28 @@ pub async fn run(config: &ConnectionConfig, args: Args) -> CliResult {
         f.abort();
     }
     Ok(code)
+}
+
+/// What ^C does to a local command, done to the remote one: SIGINT to its process group
+/// (envd starts every command in a session of its own), then SIGKILL to the group if it has
+/// not ended within two seconds.
+async fn interrupt(sbx: &Sandbox, handle: &mut CommandHandle) {
+    let pid = handle.pid();
+    let signal_group = |sig: &str| format!("kill -{sig} -- -{pid} 2>/dev/null; true");
+    let as_root = || CommandOptions::new().user("root").timeout(Duration::from_secs(10));
+    let _ = sbx.commands().run_with(&signal_group("INT"), as_root()).await;
+    let ended = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(Ok(event)) = handle.next_event().await {
+            if matches!(event, CommandEvent::Exit { .. }) {
+                return;
+            }
+        }
+    })
+    .await;
+    if ended.is_err() {
+        let _ = sbx.commands().run_with(&signal_group("KILL"), as_root()).await;
+        let _ = handle.kill().await;
+    }
 }
 
 #[cfg(test)]
