@@ -26,7 +26,7 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 
 say "tests"
 export STASIS_TEST_DATA_DIR=${STASIS_TEST_DATA_DIR:-/var/lib/stasis-test}
-cargo test --locked --workspace -- --test-threads "$(nproc)"
+cargo test --locked --workspace --no-fail-fast -- --test-threads "$(nproc)"
 
 say "conformance: the official E2B SDKs against a real server"
 STASIS_CONFORMANCE_NO_BUILD=1 tests/conformance/run.sh

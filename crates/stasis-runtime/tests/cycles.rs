@@ -8,27 +8,32 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
-fn count_lines(path: &str) -> usize {
-    std::fs::read_to_string(path).map(|s| s.lines().count()).unwrap_or(0)
+/// Host mounts under `dir` (this test's sandboxes only: other work on the host moves the rest).
+fn mounts_under(dir: &Path) -> usize {
+    let needle = dir.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().filter(|l| l.contains(&needle)).count()
 }
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
-fn cgroup_dirs() -> usize {
+/// cgroup directories of sandbox `id`, over all hierarchies.
+fn cgroup_dirs(id: &SandboxId) -> usize {
     std::fs::read_dir("/sys/fs/cgroup")
         .unwrap()
         .flatten()
-        .filter_map(|c| std::fs::read_dir(c.path().join("stasis")).ok())
-        .map(|d| d.count())
-        .sum()
+        .filter(|c| c.path().join("stasis").join(id.as_str()).exists())
+        .count()
 }
 
-fn zombies() -> usize {
+/// Zombie processes that belonged to sandbox `id`.
+fn zombies_of(id: &SandboxId) -> usize {
+    let needle = format!("/stasis/{id}");
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
+        .filter(|e| std::fs::read_to_string(e.path().join("cgroup")).is_ok_and(|c| c.contains(&needle)))
         .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
         .filter(|stat| stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
         .count()
@@ -72,7 +77,10 @@ async fn pause_resume_cycles_lose_nothing_and_leak_nothing() {
     assert_eq!(counter(&rt, &id).await, 1);
 
     let sdir = data.join("sandboxes").join(id.as_str());
-    let (fds0, mounts0, cgroups0, zombies0) = (open_fds(), count_lines("/proc/self/mountinfo"), cgroup_dirs(), zombies());
+    let sandboxes_dir = data.join("sandboxes");
+    let (fds0, mounts0, cgroups0) = (open_fds(), mounts_under(&sandboxes_dir), cgroup_dirs(&id));
+    assert_eq!(mounts0, 1, "the running sandbox's overlay");
+    assert!(cgroups0 > 0, "the running sandbox's cgroups");
     let mut upper_peak = 0;
     let started = Instant::now();
     for cycle in 1..=cycles {
@@ -92,8 +100,9 @@ async fn pause_resume_cycles_lose_nothing_and_leak_nothing() {
     let expected: String = (1..=cycles).map(|c| format!("{c}\n")).collect();
     assert_eq!(out.stdout_str(), expected, "every append survived");
     assert!(open_fds() <= fds0 + 2, "fds grew from {fds0} to {}", open_fds());
-    assert_eq!(count_lines("/proc/self/mountinfo"), mounts0, "mounts");
-    assert_eq!(cgroup_dirs(), cgroups0, "cgroups");
+    assert_eq!(mounts_under(&sandboxes_dir), mounts0, "mounts");
+    assert_eq!(cgroup_dirs(&id), cgroups0, "cgroups");
+    assert_eq!(zombies_of(&id), 0, "zombies of the sandbox");
     rt.kill(&id).await.unwrap();
-    assert!(zombies() <= zombies0, "zombies on the host grew from {zombies0} to {}", zombies());
+    assert_eq!((mounts_under(&sandboxes_dir), cgroup_dirs(&id), zombies_of(&id)), (0, 0, 0), "after kill");
 }
