@@ -27,7 +27,12 @@ pub async fn run(config: &ConnectionConfig, args: Args) -> CliResult {
     println!("template:  {}", info.template_id);
     println!("state:     {state}");
     println!("started:   {} ({} ago)", info.started_at.format("%Y-%m-%d %H:%M:%S UTC"), human_duration((now - info.started_at).num_seconds()));
-    println!("ends:      {} (in {})", info.end_at.format("%Y-%m-%d %H:%M:%S UTC"), human_duration((info.end_at - now).num_seconds().max(0)));
+    match info.state {
+        SandboxState::Running => {
+            println!("ends:      {} (in {})", info.end_at.format("%Y-%m-%d %H:%M:%S UTC"), human_duration((info.end_at - now).num_seconds().max(0)))
+        }
+        SandboxState::Paused => println!("ends:      - (paused: no timeout runs until it is resumed)"),
+    }
     println!("cpu:       {}", info.cpu_count);
     println!("memory:    {} MiB", info.memory_mb);
     println!("disk:      {} MiB", info.disk_size_mb);

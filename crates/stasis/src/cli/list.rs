@@ -49,10 +49,15 @@ pub async fn run(config: &ConnectionConfig, args: Args) -> CliResult {
                 s.template_id.clone(),
                 state.into(),
                 format!("{} ago", human_duration((now - s.started_at).num_seconds())),
-                if ends >= 0 { format!("in {}", human_duration(ends)) } else { format!("{} ago", human_duration(ends)) },
+                // A paused sandbox runs no timeout: it stays until killed or its retention ends.
+                match s.state {
+                    SandboxState::Paused => "-".into(),
+                    SandboxState::Running if ends >= 0 => format!("in {}", human_duration(ends)),
+                    SandboxState::Running => format!("{} ago", human_duration(ends)),
+                },
                 s.cpu_count.to_string(),
                 format!("{} MiB", s.memory_mb),
-                running.get(&s.sandbox_id).map_or_else(|| "-".into(), |secs| human_duration(*secs as i64)),
+                running.get(&s.sandbox_id).map_or_else(|| "-".into(), |secs| human_duration(secs.round() as i64)),
             ]
         })
         .collect();

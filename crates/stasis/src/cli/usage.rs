@@ -23,8 +23,8 @@ pub async fn run(config: &ConnectionConfig, args: Args) -> CliResult {
             vec![
                 s.sandbox_id.clone(),
                 s.state.clone(),
-                human_duration(s.running_seconds as i64),
-                human_duration(s.paused_seconds as i64),
+                human_duration(s.running_seconds.round() as i64),
+                human_duration(s.paused_seconds.round() as i64),
                 s.cpu_count.to_string(),
                 format!("{} MiB", s.memory_mb),
             ]
@@ -32,8 +32,8 @@ pub async fn run(config: &ConnectionConfig, args: Args) -> CliResult {
         .collect();
     print_table(&["ID", "STATE", "RUNNING", "PAUSED", "CPU", "MEMORY"], &rows);
     println!();
-    println!("running time:  {} ({:.0} s)", human_duration(report.running_seconds as i64), report.running_seconds);
-    println!("paused time:   {} ({:.0} s, not charged)", human_duration(report.paused_seconds as i64), report.paused_seconds);
+    println!("running time:  {} ({:.0} s)", human_duration(report.running_seconds.round() as i64), report.running_seconds);
+    println!("paused time:   {} ({:.0} s, not charged)", human_duration(report.paused_seconds.round() as i64), report.paused_seconds);
     println!("cpu:           {:.1} vCPU-seconds", report.cpu_seconds);
     println!("memory:        {:.1} GiB-seconds", report.memory_gib_seconds);
     Ok(0)
