@@ -403,6 +403,29 @@ scenarios.push({
   },
 })
 
+scenarios.push({
+  name: '8-abandoned-pause',
+  async run(ctx) {
+    // A client that gives up on pause() (a request timeout, a serverless function killed) must
+    // not leave the sandbox stuck: it ends up paused or running, and connect and kill work.
+    const sbx = await Sandbox.create({ timeoutMs: 300_000 })
+    const id = ctx.track(sbx.sandboxId)
+    await sbx.files.write('/home/user/kept.txt', 'kept')
+    const outcome = await sbx.pause({ requestTimeoutMs: 40 }).then(
+      (v) => `answered ${show(v)}`,
+      (e) => `gave up (${e.name})`,
+    )
+    ctx.log(`pause with requestTimeoutMs 40: ${outcome}`)
+    const state = await eventually(15_000, 250, `${id} settles after an abandoned pause (${outcome})`, async () => {
+      const s = (await sdk.info(id))?.state
+      return (s === 'paused' || s === 'running') && s
+    })
+    const again = await within(15_000, `resume after an abandoned pause (state ${state})`, sdk.resume(id))
+    checkEq(await again.files.read('/home/user/kept.txt'), 'kept', 'file after an abandoned pause and resume')
+    checkEq(await within(15_000, 'kill after an abandoned pause', Sandbox.kill(id)), true, 'Sandbox.kill()')
+  },
+})
+
 const only = process.argv.slice(2)
 const failed = await runScenarios(scenarios, only.length ? only : undefined)
 process.exit(failed ? 1 : 0)

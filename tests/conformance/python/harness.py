@@ -111,15 +111,38 @@ async def aeventually(seconds: float, every: float, what: str, probe: Callable[[
         await asyncio.sleep(every)
 
 
-def rest(method: str, path: str, json: Any = None, api_key: Optional[str] = None) -> httpx.Response:
+def within(seconds: float, what: str, fn: Callable[[], Any]) -> Any:
+    """``fn()`` in a helper thread; a Failure naming ``what`` if it takes longer than ``seconds``."""
+    import threading
+
+    out: List[Any] = []
+
+    def run() -> None:
+        try:
+            out.append((True, fn()))
+        except BaseException as err:  # noqa: BLE001 - re-raised in the caller
+            out.append((False, err))
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    if not out:
+        raise Failure(f"{what}: no answer within {seconds} s")
+    ok, value = out[0]
+    if not ok:
+        raise value
+    return value
+
+
+def rest(method: str, path: str, json: Any = None, api_key: Optional[str] = None, timeout: float = 30) -> httpx.Response:
     """A raw control-plane request, for cleanup and for what the SDK cannot show."""
     headers = {"X-API-KEY": api_key or os.environ.get("E2B_API_KEY", "")}
-    return httpx.request(method, API_URL + path, json=json, headers=headers, timeout=30)
+    return httpx.request(method, API_URL + path, json=json, headers=headers, timeout=timeout)
 
 
 def force_kill(sandbox_id: str) -> None:
     try:
-        rest("DELETE", f"/sandboxes/{sandbox_id}")
+        rest("DELETE", f"/sandboxes/{sandbox_id}", timeout=10)
     except Exception:  # noqa: BLE001 - cleanup only; the runner kills leftovers
         pass
 

@@ -379,6 +379,34 @@ async def interpreter_state(ctx):
     check_eq(after.text, "42", "run_code('x') after resume")
 
 
+async def abandoned_pause(ctx):
+    """A client that gives up on pause() must not leave the sandbox stuck: it ends up paused or
+    running, and connect and kill work."""
+    sbx = await Sandbox.create(timeout=300)
+    sid = ctx.track(sbx.sandbox_id)
+    await sbx.files.write("/home/user/kept.txt", "kept")
+    try:
+        outcome = f"answered {await sbx.pause(request_timeout=0.04)!r}"
+    except Exception as err:  # noqa: BLE001 - giving up is the point
+        outcome = f"gave up ({type(err).__name__})"
+    ctx.log(f"pause with request_timeout 0.04: {outcome}")
+
+    async def settled():
+        s = await state_of(Sandbox, sid)
+        return s in (SandboxState.PAUSED, SandboxState.RUNNING) and s
+
+    state = await aeventually(15, 0.25, f"{sid} settles after an abandoned pause ({outcome})", settled)
+    try:
+        again = await asyncio.wait_for(Sandbox.connect(sid), 15)
+    except asyncio.TimeoutError:
+        raise Failure(f"connect after an abandoned pause (state {state}): no answer within 15 s")
+    check_eq(await again.files.read("/home/user/kept.txt"), "kept", "file after an abandoned pause and connect")
+    try:
+        check_eq(await asyncio.wait_for(Sandbox.kill(sid), 15), True, "Sandbox.kill()")
+    except asyncio.TimeoutError:
+        raise Failure("kill after an abandoned pause: no answer within 15 s")
+
+
 SCENARIOS = [
     document("ci"),
     document("e2b"),
@@ -388,6 +416,7 @@ SCENARIOS = [
     Scenario("5-errors", errors),
     Scenario("6-timeouts", timeouts),
     Scenario("7-interpreter-state", interpreter_state),
+    Scenario("8-abandoned-pause", abandoned_pause),
 ]
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from harness import (  # noqa: E402 - after the generation name is set
     expect_error,
     rest,
     run_sync,
+    within,
 )
 
 Sandbox = e2b.Sandbox
@@ -382,6 +383,28 @@ def interpreter_state(ctx):
     check_eq(after.text, "42", "run_code('x') after resume")
 
 
+def abandoned_pause(ctx):
+    """A client that gives up on pause() (a request timeout, a serverless function killed) must
+    not leave the sandbox stuck: it ends up paused or running, and connect and kill work."""
+    sbx = Sandbox.create(timeout=300)
+    sid = ctx.track(sbx.sandbox_id)
+    sbx.files.write("/home/user/kept.txt", "kept")
+    try:
+        outcome = f"answered {sbx.pause(request_timeout=0.04)!r}"
+    except Exception as err:  # noqa: BLE001 - giving up is the point
+        outcome = f"gave up ({type(err).__name__})"
+    ctx.log(f"pause with request_timeout 0.04: {outcome}")
+
+    def settled():
+        s = getattr(info(Sandbox, sid), "state", None)
+        return s in (SandboxState.PAUSED, SandboxState.RUNNING) and s
+
+    state = eventually(15, 0.25, f"{sid} settles after an abandoned pause ({outcome})", settled)
+    again = within(15, f"connect after an abandoned pause (state {state})", lambda: Sandbox.connect(sid))
+    check_eq(again.files.read("/home/user/kept.txt"), "kept", "file after an abandoned pause and connect")
+    check_eq(within(15, "kill after an abandoned pause", lambda: Sandbox.kill(sid)), True, "Sandbox.kill()")
+
+
 SCENARIOS = [
     document("ci"),
     document("e2b"),
@@ -391,6 +414,7 @@ SCENARIOS = [
     Scenario("5-errors", errors),
     Scenario("6-timeouts", timeouts),
     Scenario("7-interpreter-state", interpreter_state),
+    Scenario("8-abandoned-pause", abandoned_pause),
 ]
 
 if __name__ == "__main__":

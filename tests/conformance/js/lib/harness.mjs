@@ -107,12 +107,12 @@ export function apiBase() {
  * A raw control-plane request, for what the SDK cannot show (status codes the beta SDK swallows,
  * `endAt` the beta SDK does not expose) and for cleanup.
  */
-export async function rest(method, path, body, apiKey = process.env.E2B_API_KEY) {
+export async function rest(method, path, body, apiKey = process.env.E2B_API_KEY, timeoutMs = 30_000) {
   const res = await fetch(apiBase() + path, {
     method,
     headers: { 'X-API-KEY': apiKey, ...(body !== undefined && { 'Content-Type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(30_000),
+    signal: AbortSignal.timeout(timeoutMs),
   })
   const text = await res.text()
   let json
@@ -127,7 +127,7 @@ export async function rest(method, path, body, apiKey = process.env.E2B_API_KEY)
 /** Kills a sandbox through the API, ignoring every outcome: cleanup only. */
 export async function forceKill(id) {
   try {
-    await rest('DELETE', `/sandboxes/${encodeURIComponent(id)}`)
+    await rest('DELETE', `/sandboxes/${encodeURIComponent(id)}`, undefined, undefined, 10_000)
   } catch {
     // the runner kills whatever is left before it stops the server
   }
