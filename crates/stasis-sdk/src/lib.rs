@@ -36,7 +36,7 @@
 //! this SDK.
 //!
 //! # What is inside
-//! - [`Sandbox`]: create, connect / resume, pause, kill, timeouts, info, [`Sandbox::list`].
+//! - [`Sandbox`]: create, connect / resume, pause, kill, timeouts, info, metrics, [`Sandbox::list`].
 //! - [`Commands`]: run, background processes with a [`CommandHandle`], stdin, kill, list,
 //!   connect to a pid; [`Pty`] for interactive shells.
 //! - [`Files`]: read, write, list, stat, remove, rename, make directories, watch.
@@ -65,4 +65,4 @@ pub use sandbox::{
     usage, ConnectOptions, ListOptions, Sandbox, SandboxInfo, SandboxOptions, SandboxPaginator, SandboxQuery, SandboxState,
     DEFAULT_SANDBOX_TIMEOUT, DEFAULT_TEMPLATE,
 };
-pub use stasis_types::wire::{SandboxUsage, UsageReport};
+pub use stasis_types::wire::{SandboxMetric, SandboxUsage, UsageReport};

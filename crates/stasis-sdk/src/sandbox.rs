@@ -484,6 +484,21 @@ impl Sandbox {
         Ok(detail.into())
     }
 
+    /// Resource use samples (CPU, memory, disk) between `start` and `end`, or the latest one
+    /// when neither is given (`GET /sandboxes/{id}/metrics`).
+    pub async fn metrics(&self, start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> Result<Vec<wire::SandboxMetric>> {
+        let http = &self.transport.http;
+        let mut query = Vec::new();
+        if let Some(s) = start {
+            query.push(("start", s.timestamp().to_string()));
+        }
+        if let Some(e) = end {
+            query.push(("end", e.timestamp().to_string()));
+        }
+        let req = http.api(Method::GET, &format!("/sandboxes/{}/metrics", self.sandbox_id()))?.query(&query);
+        Ok(http.json(req, Some(http.config.get_request_timeout())).await?.1)
+    }
+
     /// Whether envd inside it answers (`false` when it is paused or gone).
     pub async fn is_running(&self) -> Result<bool> {
         let req = self.transport.request(stasis_proto::ENVD_PORT, Method::GET, "/health");

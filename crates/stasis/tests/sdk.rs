@@ -56,6 +56,9 @@ async fn lifecycle_create_info_timeout_pause_resume_kill() {
     assert!((20..=30).contains(&left), "set_timeout shortens: {left} s left");
     Sandbox::set_timeout_by_id(&id, Duration::from_secs(600), &config()).await.unwrap();
 
+    let samples = sbx.metrics(None, None).await.unwrap();
+    assert!(!samples.is_empty() && samples.iter().all(|m| m.mem_total > 0 && m.cpu_count == info.cpu_count), "{samples:?}");
+
     assert!(sbx.is_running().await.unwrap());
     assert!(sbx.pause().await.unwrap(), "first pause");
     assert!(!sbx.pause().await.unwrap(), "second pause is a no (409)");
