@@ -38,7 +38,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 . "$ROOT/scripts/lib.sh"
 
 ALL_GENS="js-current js-beta python-sync python-async"
-ALL_SCENARIOS="1-document 1-document-e2b 2-state 3-network 4-pagination 5-errors 6-timeouts 7-interpreter-state 8-abandoned-pause"
+ALL_SCENARIOS="1-document 1-document-e2b 2-state 3-network 4-pagination 5-errors 6-timeouts 7-interpreter-state 8-abandoned-pause 9-repeated-cycles"
 GENS=${STASIS_CONFORMANCE_GENS:-$ALL_GENS}
 SCENARIOS=${*:-$ALL_SCENARIOS}
 JOBS=${STASIS_CONFORMANCE_JOBS:-2}

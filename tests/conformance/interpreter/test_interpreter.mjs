@@ -113,7 +113,8 @@ const scenarios = {
   async interrupt(sbx) {
     await sbx.runCode("kept = 'still here'")
     await expectError('TimeoutError', 'an endless loop with timeoutMs 3000', () => sbx.runCode('while True:\n    pass', { timeoutMs: 3000 }))
-    checkEq((await sbx.runCode('kept')).text, 'still here', 'the next execution after an interrupt')
+    const next = await sbx.runCode('kept')
+    checkEq(next.text, 'still here', `the next execution after an interrupt (error: ${next.error?.name}: ${next.error?.value})`)
   },
 
   // Variables, imports, open files and the counter survive pause + connect.

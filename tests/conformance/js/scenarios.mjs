@@ -375,7 +375,23 @@ const scenarios = [
         })
       }
 
-      const checks = { expiry, extend, ...(!BETA && { autoPause }) }
+      const autoResume = async () => {
+        // Traffic through the proxy resumes a sandbox that asked for it (today's SDKs only).
+        const sbx = await Sandbox.create({ timeoutMs: 5_000, lifecycle: { onTimeout: 'pause', autoResume: true } })
+        const id = ctx.track(sbx.sandboxId)
+        await sbx.files.write('/home/user/index.html', 'awake')
+        await sbx.commands.run('python3 -m http.server 8000 --directory /home/user', { background: true, timeoutMs: 0 })
+        const url = `${sdk.scheme}://${sbx.getHost(8000)}/index.html`
+        await eventually(10_000, 200, `GET ${url} before the timeout`, async () => (await fetch(url)).status === 200)
+        await eventually(15_000, 250, `auto-pause of ${id}`, async () => (await sdk.info(id))?.state === 'paused')
+        await sleep(1_000)
+        const res = await fetch(url, { signal: AbortSignal.timeout(20_000) })
+        checkEq(res.status, 200, `GET ${url} of an auto-pausing sandbox with autoResume`)
+        checkEq(await res.text(), 'awake', 'body served after auto-resume')
+        checkEq((await sdk.info(id))?.state, 'running', 'state after traffic auto-resumed it')
+      }
+
+      const checks = { expiry, extend, ...(!BETA && { autoPause, autoResume }) }
       const results = await Promise.allSettled(Object.values(checks).map((f) => f()))
       const failures = results
         .map((r, i) => r.status === 'rejected' && `${Object.keys(checks)[i]}: ${r.reason instanceof Failure ? r.reason.message : describe(r.reason)}`)
@@ -423,6 +439,31 @@ scenarios.push({
     const again = await within(15_000, `resume after an abandoned pause (state ${state})`, sdk.resume(id))
     checkEq(await again.files.read('/home/user/kept.txt'), 'kept', 'file after an abandoned pause and resume')
     checkEq(await within(15_000, 'kill after an abandoned pause', Sandbox.kill(id)), true, 'Sandbox.kill()')
+  },
+})
+
+scenarios.push({
+  name: '9-repeated-cycles',
+  async run(ctx) {
+    // Five pause/resume cycles in a row (E2B#736: the second cycle failed; E2B#884: files lost
+    // after repeated cycles): every write survives every cycle, the same process keeps running.
+    const sbx = await Sandbox.create({ timeoutMs: 300_000 })
+    const id = ctx.track(sbx.sandboxId)
+    const counter = await sbx.commands.run('sleep infinity', { background: true, timeoutMs: 0 })
+    let current = sbx
+    for (let i = 1; i <= 5; i++) {
+      await current.files.write(`/home/user/cycle-${i}.txt`, `cycle ${i}`)
+      await current.commands.run(`echo ${i} >> /home/user/log.txt`)
+      checkEq(await current.pause(), sdk.pausedAnswer(id), `pause() #${i}`)
+      current = await sdk.resume(id)
+      for (let j = 1; j <= i; j++) {
+        checkEq(await current.files.read(`/home/user/cycle-${j}.txt`), `cycle ${j}`, `cycle-${j}.txt after resume #${i}`)
+      }
+      const expected = Array.from({ length: i }, (_, k) => `${k + 1}\n`).join('')
+      checkEq(await current.files.read('/home/user/log.txt'), expected, `log.txt after resume #${i}`)
+      const pids = (await current.commands.list()).map((p) => p.pid)
+      check(pids.includes(counter.pid), `pid ${counter.pid} missing after resume #${i}: ${show(pids)}`)
+    }
   },
 })
 

@@ -353,7 +353,29 @@ async def timeouts(ctx):
         await Sandbox.connect(sid, timeout=5)
         await aeventually(15, 0.25, f"second auto-pause of {sid} after a resume", paused)
 
-    checks = (expiry, extend, auto_pause)
+    async def auto_resume():
+        sbx = await Sandbox.create(timeout=5, lifecycle={"on_timeout": "pause", "auto_resume": True})
+        sid = ctx.track(sbx.sandbox_id)
+        await sbx.files.write("/home/user/index.html", "awake")
+        await sbx.commands.run("python3 -m http.server 8000 --directory /home/user", background=True, timeout=0)
+        host = {"Host": sbx.get_host(8000)}
+        async with httpx.AsyncClient(timeout=20) as client:
+
+            async def up():
+                return (await client.get(f"{SANDBOX_URL}/index.html", headers=host)).status_code == 200
+
+            async def paused():
+                return await state_of(Sandbox, sid) == SandboxState.PAUSED
+
+            await aeventually(10, 0.2, "GET /index.html before the timeout", up)
+            await aeventually(15, 0.25, f"auto-pause of {sid}", paused)
+            await asyncio.sleep(1)
+            r = await client.get(f"{SANDBOX_URL}/index.html", headers=host)
+        check_eq(r.status_code, 200, "GET /index.html of an auto-paused sandbox with auto_resume")
+        check_eq(r.text, "awake", "body served after auto-resume")
+        check_eq(await state_of(Sandbox, sid), SandboxState.RUNNING, "state after traffic auto-resumed it")
+
+    checks = (expiry, extend, auto_pause, auto_resume)
     results = await asyncio.gather(*(f() for f in checks), return_exceptions=True)
     failures = [
         f"{f.__name__}: {r if isinstance(r, Failure) else describe(r)}"
@@ -407,6 +429,24 @@ async def abandoned_pause(ctx):
         raise Failure("kill after an abandoned pause: no answer within 15 s")
 
 
+async def repeated_cycles(ctx):
+    """Five pause/resume cycles in a row: every write survives every cycle, the same process runs."""
+    sbx = await Sandbox.create(timeout=300)
+    sid = ctx.track(sbx.sandbox_id)
+    sleeper = await sbx.commands.run("sleep infinity", background=True, timeout=0)
+    current = sbx
+    for i in range(1, 6):
+        await current.files.write(f"/home/user/cycle-{i}.txt", f"cycle {i}")
+        await current.commands.run(f"echo {i} >> /home/user/log.txt")
+        check_eq(await current.pause(), True, f"pause() #{i}")
+        current = await Sandbox.connect(sid)
+        for j in range(1, i + 1):
+            check_eq(await current.files.read(f"/home/user/cycle-{j}.txt"), f"cycle {j}", f"cycle-{j}.txt after resume #{i}")
+        check_eq(await current.files.read("/home/user/log.txt"), "".join(f"{k}\n" for k in range(1, i + 1)), f"log.txt after resume #{i}")
+        pids = [p.pid for p in await current.commands.list()]
+        check(sleeper.pid in pids, f"pid {sleeper.pid} missing after resume #{i}: {pids}")
+
+
 SCENARIOS = [
     document("ci"),
     document("e2b"),
@@ -417,6 +457,7 @@ SCENARIOS = [
     Scenario("6-timeouts", timeouts),
     Scenario("7-interpreter-state", interpreter_state),
     Scenario("8-abandoned-pause", abandoned_pause),
+    Scenario("9-repeated-cycles", repeated_cycles),
 ]
 
 if __name__ == "__main__":

@@ -349,6 +349,20 @@ def timeouts(ctx):
 
         eventually(15, 0.25, f"second auto-pause of {sid} after a resume", paused_again)
 
+    def auto_resume():
+        sbx = Sandbox.create(timeout=5, lifecycle={"on_timeout": "pause", "auto_resume": True})
+        sid = ctx.track(sbx.sandbox_id)
+        sbx.files.write("/home/user/index.html", "awake")
+        sbx.commands.run("python3 -m http.server 8000 --directory /home/user", background=True, timeout=0)
+        host = {"Host": sbx.get_host(8000)}
+        eventually(10, 0.2, "GET /index.html before the timeout", lambda: httpx.get(f"{SANDBOX_URL}/index.html", headers=host, timeout=5).status_code == 200)
+        eventually(15, 0.25, f"auto-pause of {sid}", lambda: getattr(info(Sandbox, sid), "state", None) == SandboxState.PAUSED)
+        time.sleep(1)
+        r = httpx.get(f"{SANDBOX_URL}/index.html", headers=host, timeout=20)
+        check_eq(r.status_code, 200, "GET /index.html of an auto-paused sandbox with auto_resume")
+        check_eq(r.text, "awake", "body served after auto-resume")
+        check_eq(getattr(info(Sandbox, sid), "state", None), SandboxState.RUNNING, "state after traffic auto-resumed it")
+
     def guarded(fn):
         def run():
             try:
@@ -358,7 +372,7 @@ def timeouts(ctx):
 
         return threading.Thread(target=run, daemon=True)
 
-    threads = [guarded(f) for f in (expiry, extend, auto_pause)]
+    threads = [guarded(f) for f in (expiry, extend, auto_pause, auto_resume)]
     for t in threads:
         t.start()
     for t in threads:
@@ -405,6 +419,25 @@ def abandoned_pause(ctx):
     check_eq(within(15, "kill after an abandoned pause", lambda: Sandbox.kill(sid)), True, "Sandbox.kill()")
 
 
+def repeated_cycles(ctx):
+    """Five pause/resume cycles in a row (E2B#736: the second cycle failed; E2B#884: files lost
+    after repeated cycles): every write survives every cycle, the same process keeps running."""
+    sbx = Sandbox.create(timeout=300)
+    sid = ctx.track(sbx.sandbox_id)
+    sleeper = sbx.commands.run("sleep infinity", background=True, timeout=0)
+    current = sbx
+    for i in range(1, 6):
+        current.files.write(f"/home/user/cycle-{i}.txt", f"cycle {i}")
+        current.commands.run(f"echo {i} >> /home/user/log.txt")
+        check_eq(current.pause(), True, f"pause() #{i}")
+        current = Sandbox.connect(sid)
+        for j in range(1, i + 1):
+            check_eq(current.files.read(f"/home/user/cycle-{j}.txt"), f"cycle {j}", f"cycle-{j}.txt after resume #{i}")
+        check_eq(current.files.read("/home/user/log.txt"), "".join(f"{k}\n" for k in range(1, i + 1)), f"log.txt after resume #{i}")
+        pids = [p.pid for p in current.commands.list()]
+        check(sleeper.pid in pids, f"pid {sleeper.pid} missing after resume #{i}: {pids}")
+
+
 SCENARIOS = [
     document("ci"),
     document("e2b"),
@@ -415,6 +448,7 @@ SCENARIOS = [
     Scenario("6-timeouts", timeouts),
     Scenario("7-interpreter-state", interpreter_state),
     Scenario("8-abandoned-pause", abandoned_pause),
+    Scenario("9-repeated-cycles", repeated_cycles),
 ]
 
 if __name__ == "__main__":
