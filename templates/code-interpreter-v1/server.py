@@ -41,7 +41,7 @@ DEFAULT_CWD = "/home/user"
 KEEPALIVE_SECONDS = 5.0
 POLL_SECONDS = 0.2
 # How long an interrupted execution may take to stop before its kernel is restarted.
-INTERRUPT_GRACE_SECONDS = 5.0
+INTERRUPT_GRACE_SECONDS = 10.0
 
 log = logging.getLogger("stasis-interpreter")
 
@@ -127,6 +127,8 @@ class Context:
         self.lock = threading.Lock()
         self.global_envs = None
         self.closed = False
+        # Told to the next execution: why the state it expects may be gone.
+        self.notice = None
 
     def take_over(self):
         """Get the lock from another thread: stop a running execution first (it ends with an
@@ -351,6 +353,7 @@ class PythonContext(Context):
             if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
                 return
         log.warning("context %s did not stop after an interrupt: restarting its kernel", self.id)
+        self.notice = "The previous execution did not stop when interrupted, so this context's kernel was restarted: its state is lost.\n"
         self.restart()
 
 
@@ -523,6 +526,7 @@ class JavaScriptContext(PipeContext):
                 break
             if reply and reply.get("type") == "done":
                 return
+        self.notice = "The previous execution did not stop when interrupted, so this context's Node process was restarted: its state is lost.\n"
         self.restart()
 
 
@@ -634,6 +638,7 @@ class BashContext(PipeContext):
                         pass
                 return
         # A loop of builtins ignores ^C: start over.
+        self.notice = "The previous execution did not stop when interrupted, so this context's bash was restarted: its state is lost.\n"
         self.restart()
 
 
@@ -843,6 +848,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 emit({"type": "error", "name": "ContextNotFound", "value": "Context %s was removed" % ctx.id, "traceback": ""})
             else:
                 try:
+                    if ctx.notice:
+                        emit({"type": "stderr", "text": ctx.notice, "timestamp": now_iso()})
+                        ctx.notice = None
                     ctx.env_setup(env_vars, self.headers.get("X-Access-Token"))
                     ctx.execute(code, ex)
                 except ClientGone:
