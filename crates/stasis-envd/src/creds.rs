@@ -43,6 +43,10 @@ impl Drop for Restore {
         setfsuid(self.uid);
         setfsgid(self.gid);
         let _ = set_thread_groups(&self.groups);
+        // Any change of fsuid makes the kernel mark the whole process non-dumpable, and CRIU
+        // then cannot open its /proc/<pid>/ns files: every later pause would fail. envd holds
+        // no secret that dumpability would expose to anyone but root, so make it dumpable again.
+        let _ = nix::sys::prctl::set_dumpable(true);
     }
 }
 
@@ -88,4 +92,29 @@ where
     run_as(user, move || Ok(f()))
         .await
         .map_err(|e| stasis_proto::connect::ConnectError::internal(format!("acting as user: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file operation as another user must leave envd dumpable, or CRIU cannot checkpoint the
+    /// sandbox any more (every pause after the first file operation of a resumed sandbox failed).
+    #[test]
+    fn acting_as_a_user_keeps_the_process_dumpable() {
+        if !nix::unistd::geteuid().is_root() {
+            panic!("this test needs root (CI runs as root)");
+        }
+        let user = SandboxUser {
+            name: "nobody-in-particular".into(),
+            uid: 4242,
+            gid: 4242,
+            groups: vec![4242],
+            home: "/".into(),
+            shell: "/bin/sh".into(),
+        };
+        let during = std::thread::spawn(move || as_user(&user, || std::fs::metadata("/").is_ok()).unwrap()).join().unwrap();
+        assert!(during);
+        assert!(nix::sys::prctl::get_dumpable().unwrap(), "still dumpable after switching fsuid and back");
+    }
 }

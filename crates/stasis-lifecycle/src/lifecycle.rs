@@ -94,9 +94,12 @@ impl Lifecycle {
         match rec.state {
             SandboxState::Running => {}
             SandboxState::Paused if rec.auto_resume => {
-                match self.connect(None, id, None).await {
-                    Ok(_) | Err(LifecycleError::Conflict(_)) => {}
-                    Err(e) => return Err(e),
+                // In its own task: a client that gives up must not leave the resume half-done.
+                let (lc, owned_id) = (self.clone(), id.to_owned());
+                match tokio::spawn(async move { lc.connect(None, &owned_id, None).await }).await {
+                    Ok(Ok(_)) | Ok(Err(LifecycleError::Conflict(_))) => {}
+                    Ok(Err(e)) => return Err(e),
+                    Err(e) => return Err(LifecycleError::Conflict(format!("auto-resume of {id} failed: {e}"))),
                 }
                 if self.settled(None, id, Duration::from_secs(30)).await?.state != SandboxState::Running {
                     return Err(LifecycleError::NotRunning(id.to_owned()));

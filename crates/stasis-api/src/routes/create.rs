@@ -1,4 +1,4 @@
-use super::convert;
+use super::{convert, detached};
 use crate::auth::Owner;
 use crate::error::ApiError;
 use crate::extract::Json;
@@ -38,6 +38,7 @@ async fn create_inner(state: AppState, owner: Owner, body: NewSandbox, secure: b
         allow_internet_access: body.allow_internet_access,
         network: body.network,
     };
-    let rec = state.lifecycle.create(&owner.0, req).await?;
+    let lc = state.lifecycle.clone();
+    let rec = detached(async move { lc.create(&owner.0, req).await }).await?;
     Ok((StatusCode::CREATED, axum::Json(convert::sandbox(&rec, state.domain.as_deref()))))
 }

@@ -1,4 +1,4 @@
-use super::convert;
+use super::{convert, detached};
 use crate::auth::Owner;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 #[utoipa::path(delete, path = "/sandboxes/{id}", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = stasis_types::wire::ErrorBody)))]
 pub async fn kill(State(state): State<AppState>, owner: Owner, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    state.lifecycle.kill(Some(&owner.0), convert::sandbox_id_from_path(&id)).await?;
+    let (lc, id) = (state.lifecycle.clone(), convert::sandbox_id_from_path(&id).to_owned());
+    detached(async move { lc.kill(Some(&owner.0), &id).await }).await?;
     Ok(StatusCode::NO_CONTENT)
 }

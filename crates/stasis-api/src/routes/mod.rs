@@ -21,6 +21,17 @@ use axum::Router;
 
 pub use convert::sandbox_id_from_path;
 
+/// Run a lifecycle operation to its end even if the client goes away meanwhile: an operation
+/// dropped half-way (a pause whose caller timed out) would leave the sandbox mid-transition.
+pub(crate) async fn detached<T: Send + 'static>(
+    op: impl std::future::Future<Output = Result<T, stasis_lifecycle::LifecycleError>> + Send + 'static,
+) -> Result<T, crate::error::ApiError> {
+    match tokio::spawn(op).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(e) => Err(crate::error::ApiError::Internal(format!("operation task failed: {e}"))),
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health::health))

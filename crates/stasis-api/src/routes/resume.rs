@@ -1,4 +1,4 @@
-use super::convert;
+use super::{convert, detached};
 use crate::auth::Owner;
 use crate::error::ApiError;
 use crate::extract::{Json, Path};
@@ -12,6 +12,7 @@ use stasis_types::wire::{ResumedSandbox, Sandbox};
 #[utoipa::path(post, path = "/sandboxes/{id}/resume", params(("id" = String, Path)), request_body = ResumedSandbox,
     responses((status = 201, body = Sandbox), (status = 404, body = stasis_types::wire::ErrorBody), (status = 409, body = stasis_types::wire::ErrorBody)))]
 pub async fn resume(State(state): State<AppState>, owner: Owner, Path(id): Path<String>, Json(body): Json<ResumedSandbox>) -> Result<(StatusCode, axum::Json<Sandbox>), ApiError> {
-    let r = state.lifecycle.resume_legacy(&owner.0, convert::sandbox_id_from_path(&id), body.timeout, body.auto_pause).await?;
+    let (lc, id) = (state.lifecycle.clone(), convert::sandbox_id_from_path(&id).to_owned());
+    let r = detached(async move { lc.resume_legacy(&owner.0, &id, body.timeout, body.auto_pause).await }).await?;
     Ok((StatusCode::CREATED, axum::Json(convert::sandbox(&r.record, state.domain.as_deref()))))
 }

@@ -267,3 +267,17 @@ async fn futures_join_all<F: std::future::Future>(futs: impl IntoIterator<Item =
     .await;
     out.into_iter().map(|o| o.expect("every future finished")).collect()
 }
+
+#[tokio::test]
+async fn a_pause_whose_client_gives_up_still_completes() {
+    let h = Harness::start().await;
+    let id = h.create_base(K1).await;
+    h.runtime.set_delay(SLOW);
+    // The client hangs up long before the runtime is done.
+    let abandoned = h.req(reqwest::Method::POST, &format!("/sandboxes/{id}/pause"), Some(K1)).timeout(Duration::from_millis(20)).send().await;
+    assert!(abandoned.is_err(), "the request should have timed out on the client side");
+    h.wait_for(&id, stasis_types::SandboxState::Paused).await;
+    h.runtime.set_delay(Duration::ZERO);
+    let resp = h.req(reqwest::Method::POST, &format!("/v2/sandboxes/{id}/connect"), Some(K1)).json(&serde_json::json!({})).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 201, "the finished pause can be resumed");
+}
