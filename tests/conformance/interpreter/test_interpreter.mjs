@@ -10,6 +10,7 @@ import { Sandbox } from '../js/node_modules/@e2b/code-interpreter/dist/index.mjs
 
 const GEN = process.env.STASIS_GEN || 'interp-js'
 const DEBUG = process.env.STASIS_CONFORMANCE_DEBUG === '1'
+const SERVICE_LOG = '/var/log/stasis-template-start.log'
 
 class Failure extends Error {}
 
@@ -114,7 +115,7 @@ const scenarios = {
     await sbx.runCode("kept = 'still here'")
     await expectError('TimeoutError', 'an endless loop with timeoutMs 3000', () => sbx.runCode('while True:\n    pass', { timeoutMs: 3000 }))
     const next = await sbx.runCode('kept')
-    checkEq(next.text, 'still here', `the next execution after an interrupt (error: ${next.error?.name}: ${next.error?.value})`)
+    checkEq(next.text, 'still here', `the next execution after an interrupt (${JSON.stringify(next)})`)
   },
 
   // Variables, imports, open files and the counter survive pause + connect.
@@ -151,7 +152,12 @@ for (const name of names) {
   } catch (err) {
     failed++
     console.log(`FAIL ${GEN} ${name}: ${err?.name}: ${String(err?.message).replace(/\n/g, ' ').slice(0, 300)}`)
-    if (DEBUG) console.error(err)
+    if (DEBUG) {
+      console.error(err)
+      // The interpreter service's own log, from inside the sandbox.
+      const log = await sbx?.commands.run(`tail -n 40 ${SERVICE_LOG}`).catch((e) => ({ stdout: `(unreadable: ${e})` }))
+      console.error(`${SERVICE_LOG}:\n${log?.stdout}`)
+    }
   } finally {
     debug(`${name}: ${Date.now() - started} ms`)
     if (sbx) await sbx.kill().catch(() => {})

@@ -17,6 +17,7 @@ from e2b_code_interpreter import Sandbox
 
 GEN = os.environ.get("STASIS_GEN", "interp-python")
 DEBUG = os.environ.get("STASIS_CONFORMANCE_DEBUG") == "1"
+SERVICE_LOG = "/var/log/stasis-template-start.log"
 
 
 class Failure(Exception):
@@ -210,6 +211,11 @@ def main(names):
             print(f"FAIL {GEN} {name}: {type(e).__name__}: {reason}", flush=True)
             if DEBUG:
                 traceback.print_exc()
+                if sbx is not None:
+                    try:  # the interpreter service's own log, from inside the sandbox
+                        print(sbx.commands.run(f"tail -n 40 {SERVICE_LOG}").stdout, file=sys.stderr)
+                    except Exception as log_err:  # noqa: BLE001
+                        print(f"({SERVICE_LOG} unreadable: {log_err})", file=sys.stderr)
         finally:
             debug(f"{name}: {time.monotonic() - started:.2f}s")
             if sbx is not None:
