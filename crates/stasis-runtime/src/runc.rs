@@ -26,7 +26,21 @@ pub struct RuncState {
 
 impl Runc {
     fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.binary);
+        self.command_locked(None)
+    }
+
+    /// With `lock`, runc runs under `flock(1)` on that file: the lock is held exactly as long as
+    /// runc (and the CRIU it waits for) lives, even if this process dies meanwhile, so a
+    /// restarted server can wait for an operation its predecessor left running.
+    fn command_locked(&self, lock: Option<&Path>) -> Command {
+        let mut cmd = match lock {
+            Some(lock) => {
+                let mut c = Command::new("flock");
+                c.arg(lock).arg(&self.binary);
+                c
+            }
+            None => Command::new(&self.binary),
+        };
         cmd.arg("--root").arg(&self.root).arg("--criu").arg(&self.criu);
         // The container's init must not inherit any host file: CRIU refuses to dump those.
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
@@ -38,7 +52,15 @@ impl Runc {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut cmd = self.command();
+        self.run_locked(what, None, args).await
+    }
+
+    async fn run_locked<I, S>(&self, what: &str, lock: Option<&Path>, args: I) -> Result<Vec<u8>, RuntimeError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = self.command_locked(lock);
         cmd.args(args);
         let out = cmd.output().await.map_err(|e| RuntimeError::io(format!("spawn {}", self.binary.display()), e))?;
         if out.status.success() {
@@ -49,10 +71,11 @@ impl Runc {
     }
 
     /// `runc run --detach`: create and start in one go; returns the init's host pid.
-    pub async fn run_detached(&self, id: &str, bundle: &Path) -> Result<i32, RuntimeError> {
+    pub async fn run_detached(&self, id: &str, bundle: &Path, lock: &Path) -> Result<i32, RuntimeError> {
         let pid_file = bundle.join("init.pid");
-        self.run(
+        self.run_locked(
             "runc run",
+            Some(lock),
             [OsStr::new("run"), "--detach".as_ref(), "--bundle".as_ref(), bundle.as_os_str(), "--pid-file".as_ref(), pid_file.as_os_str(), id.as_ref()],
         )
         .await?;
@@ -87,9 +110,10 @@ impl Runc {
     /// Checkpoint with CRIU; when this succeeds the container's processes are gone (CRIU kills
     /// them right after the dump, so nothing runs between the dump and the kill) and runc has
     /// destroyed the container.
-    pub async fn checkpoint(&self, id: &str, images: &Path, work: &Path) -> Result<(), RuntimeError> {
-        self.run(
+    pub async fn checkpoint(&self, id: &str, images: &Path, work: &Path, lock: &Path) -> Result<(), RuntimeError> {
+        self.run_locked(
             "runc checkpoint",
+            Some(lock),
             [OsStr::new("checkpoint"), "--image-path".as_ref(), images.as_os_str(), "--work-path".as_ref(), work.as_os_str(), "--file-locks".as_ref(), id.as_ref()],
         )
         .await
@@ -97,11 +121,12 @@ impl Runc {
     }
 
     /// Restore detached; returns the restored init's host pid.
-    pub async fn restore(&self, id: &str, bundle: &Path, images: &Path, work: &Path) -> Result<i32, RuntimeError> {
+    pub async fn restore(&self, id: &str, bundle: &Path, images: &Path, work: &Path, lock: &Path) -> Result<i32, RuntimeError> {
         let pid_file = bundle.join("init.pid");
         let _ = std::fs::remove_file(&pid_file);
-        self.run(
+        self.run_locked(
             "runc restore",
+            Some(lock),
             [
                 OsStr::new("restore"),
                 "--detach".as_ref(),

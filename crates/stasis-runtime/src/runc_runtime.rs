@@ -216,6 +216,9 @@ impl RuncRuntime {
             let name = entry.file_name().to_string_lossy().into_owned();
             let Ok(id) = SandboxId::parse(&name) else { continue };
             let sdir = entry.path();
+            // An operation the previous process started may still be running (runc and CRIU
+            // outlive it): wait for it before judging the sandbox's state.
+            wait_for_op_lock(&sdir.join(OP_LOCK)).await;
             let state = self.runc.state(id.as_str()).await?;
             if !sdir.join("sandbox.json").exists() {
                 // Crashed during create, before the record was written.
@@ -224,18 +227,31 @@ impl RuncRuntime {
                 std::fs::remove_dir_all(&sdir).ctx(|| format!("remove {}", sdir.display()))?;
                 continue;
             }
-            let _ = std::fs::remove_dir_all(sdir.join("checkpoint.partial"));
             match state {
                 Some(s) if s.status == "running" => {
-                    // Running wins over a checkpoint left by a crash after restore.
+                    // Running wins: over a dump that failed (CRIU let the tasks go on) and over a
+                    // checkpoint left by a crash after a restore.
+                    let _ = std::fs::remove_dir_all(sdir.join("checkpoint.partial"));
                     let _ = std::fs::remove_dir_all(sdir.join("checkpoint"));
-                    self.attach(&id, s.pid, false).await?;
+                    // A restore interrupted by the crash never brought lo up.
+                    self.attach(&id, s.pid, true).await?;
                 }
                 other => {
                     if other.is_some() {
                         self.runc.delete_force(id.as_str()).await?;
                     }
                     overlay::unmount(&sdir.join("bundle/rootfs"))?;
+                    let partial = sdir.join("checkpoint.partial");
+                    if !sdir.join("checkpoint/manifest.json").exists() && dump_succeeded(&partial) {
+                        // The server died after CRIU had dumped and killed the tasks, before the
+                        // images were made durable: finish that pause now, or the sandbox is lost.
+                        let record = self.read_record(&id)?;
+                        let (dir, id_map) = (sdir.clone(), self.cfg.id_map);
+                        tokio::task::spawn_blocking(move || persist_checkpoint(&dir, &record, id_map)).await.expect("persist task")?;
+                        tracing::warn!(%id, "completed a pause interrupted by a crash");
+                    } else {
+                        let _ = std::fs::remove_dir_all(&partial);
+                    }
                 }
             }
         }
@@ -279,7 +295,7 @@ impl RuncRuntime {
         write_atomic(&dir.join("sandbox.json"), &serde_json::to_vec_pretty(&record).expect("record serialises"))?;
 
         overlay::mount_overlay(&template_rootfs, &upper, &work, &rootfs)?;
-        let pid = self.runc.run_detached(id.as_str(), &bundle).await?;
+        let pid = self.runc.run_detached(id.as_str(), &bundle, &dir.join(OP_LOCK)).await?;
         self.attach(id, pid, true).await?;
         let recipe = self.templates.recipe(&spec.template)?;
         if let Some(start) = recipe.start {
@@ -352,7 +368,7 @@ impl RuncRuntime {
         let work = dir.join("restore-work");
         let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(&work).ctx(|| format!("create {}", work.display()))?;
-        let pid = match self.runc.restore(id.as_str(), &dir.join("bundle"), images, &work).await {
+        let pid = match self.runc.restore(id.as_str(), &dir.join("bundle"), images, &work, &dir.join(OP_LOCK)).await {
             Ok(pid) => pid,
             Err(err) => {
                 let detail = format!("{err}; criu: {}", Self::dump_log_tail(&work, "restore.log"));
@@ -403,6 +419,55 @@ fn chown_tree(dir: &Path, uid: u32) -> Result<(), RuntimeError> {
         std::os::unix::fs::lchown(entry.path(), Some(uid), Some(uid)).ctx(|| format!("chown {}", entry.path().display()))?;
     }
     Ok(())
+}
+
+/// Held by `flock(1)` around every runc create, checkpoint and restore of a sandbox.
+const OP_LOCK: &str = "op.lock";
+
+/// Wait (bounded) until no runc operation holds `lock`.
+async fn wait_for_op_lock(lock: &Path) {
+    if !lock.exists() {
+        return;
+    }
+    let lock = lock.to_owned();
+    let _ = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while std::time::Instant::now() < deadline {
+            let Ok(file) = std::fs::File::open(&lock) else { return };
+            match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                Ok(_held) => return,
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+        tracing::warn!(lock = %lock.display(), "an operation of the previous process is still running; going on");
+    })
+    .await;
+}
+
+/// CRIU's own word that a dump in `partial` completed.
+fn dump_succeeded(partial: &Path) -> bool {
+    partial.join("images").is_dir()
+        && std::fs::read_to_string(partial.join("work/dump.log")).is_ok_and(|log| log.contains("Dumping finished successfully"))
+}
+
+/// Make a complete dump in `checkpoint.partial` durable and put it in place as `checkpoint`.
+fn persist_checkpoint(dir: &Path, record: &SandboxRecord, id_map: IdMap) -> Result<(), RuntimeError> {
+    let partial = dir.join("checkpoint.partial");
+    let manifest = CheckpointManifest {
+        sandbox_id: record.id.clone(),
+        template: record.template.clone(),
+        template_rootfs: record.template_rootfs.clone(),
+        envd_binary: record.envd_binary.clone(),
+        limits: record.limits.clone(),
+        id_map,
+        paused_at_ms: now_ms(),
+        image_bytes: dir_size(&partial.join("images")),
+    };
+    std::fs::write(partial.join("manifest.json"), manifest.to_bytes()).ctx(|| "write manifest".into())?;
+    sync::fsync_tree(&partial)?;
+    sync::syncfs(&dir.join("upper"))?;
+    std::fs::rename(&partial, dir.join("checkpoint")).ctx(|| "rename checkpoint into place".into())?;
+    sync::fsync_dir(dir)
 }
 
 #[async_trait]
@@ -484,7 +549,7 @@ impl Runtime for RuncRuntime {
         }
         // CRIU kills the processes right after the dump (leaving them running would let them
         // write to the upper dir after their memory was saved, and the two would disagree).
-        if let Err(err) = self.runc.checkpoint(id.as_str(), &images, &work).await {
+        if let Err(err) = self.runc.checkpoint(id.as_str(), &images, &work, &dir.join(OP_LOCK)).await {
             // A failed dump (disk full, an undumpable resource) leaves the processes running.
             let detail = format!("{err}; criu: {}", Self::dump_log_tail(&work, "dump.log"));
             let _ = std::fs::remove_dir_all(&partial);
@@ -495,28 +560,9 @@ impl Runtime for RuncRuntime {
         if let Some(pid) = pid {
             self.reaper.wait_gone(pid).await;
         }
-        let manifest = CheckpointManifest {
-            sandbox_id: id.clone(),
-            template: record.template.clone(),
-            template_rootfs: record.template_rootfs.clone(),
-            envd_binary: record.envd_binary.clone(),
-            limits: record.limits.clone(),
-            id_map: self.cfg.id_map,
-            paused_at_ms: now_ms(),
-            image_bytes: dir_size(&images),
-        };
-        let upper = dir.join("upper");
         let persisted = {
-            let (partial, dir) = (partial.clone(), dir.clone());
-            tokio::task::spawn_blocking(move || -> Result<(), RuntimeError> {
-                std::fs::write(partial.join("manifest.json"), manifest.to_bytes()).ctx(|| "write manifest".into())?;
-                sync::fsync_tree(&partial)?;
-                sync::syncfs(&upper)?;
-                std::fs::rename(&partial, dir.join("checkpoint")).ctx(|| "rename checkpoint into place".into())?;
-                sync::fsync_dir(&dir)
-            })
-            .await
-            .expect("pause finish task")
+            let (dir, record, id_map) = (dir.clone(), record.clone(), self.cfg.id_map);
+            tokio::task::spawn_blocking(move || persist_checkpoint(&dir, &record, id_map)).await.expect("pause finish task")
         };
         if let Err(err) = persisted {
             // The images are complete but not durable: bring the sandbox back from them, so a
