@@ -37,7 +37,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$ROOT/scripts/lib.sh"
 
-ALL_GENS="js-current js-beta python-sync python-async"
+ALL_GENS="js-current js-beta python-sync python-async interp-js interp-python"
 ALL_SCENARIOS="1-document 1-document-e2b 2-state 3-network 4-pagination 5-errors 6-timeouts 7-interpreter-state 8-abandoned-pause 9-repeated-cycles"
 GENS=${STASIS_CONFORMANCE_GENS:-$ALL_GENS}
 SCENARIOS=${*:-$ALL_SCENARIOS}
@@ -253,18 +253,26 @@ gen_command() { # gen: the environment and command of one generation, as an arra
             node "$HERE/js/scenarios.mjs") ;;
         python-sync) CMD=("${common[@]}" "${plain[@]}" "$VENV/bin/python" "$HERE/python/scenarios_sync.py") ;;
         python-async) CMD=("${common[@]}" "${plain[@]}" "$VENV/bin/python" "$HERE/python/scenarios_async.py") ;;
+        # The code interpreter (template code-interpreter-v1, port 49999) through both SDKs.
+        interp-js) CMD=("${common[@]}" "${plain[@]}" node "$HERE/interpreter/test_interpreter.mjs") ;;
+        interp-python) CMD=("${common[@]}" "${plain[@]}" "$VENV/bin/python" "$HERE/interpreter/test_interpreter.py") ;;
         *) die "unknown generation $1 (known: $ALL_GENS)" ;;
     esac
 }
+
+# The interpreter generations have scenarios of their own.
+INTERP_SCENARIOS=${STASIS_CONFORMANCE_INTERP_SCENARIOS:-"default-template rich-output error contexts invalid-context interrupt pause-resume"}
+scenarios_of() { case $1 in interp-*) echo "$INTERP_SCENARIOS" ;; *) echo "$SCENARIOS" ;; esac; }
+dir_of() { case $1 in interp-*) echo "$HERE" ;; *) echo "$HERE/${1%%-*}" ;; esac; }
 
 run_gen() { # gen: runs one generation's scenarios, its result lines to stdout and $RESULTS
     local gen=$1
     gen_command "$gen"
     {
         local status=0
-        cd "$HERE/${gen%%-*}"
-        # shellcheck disable=SC2086 # the scenario names are words
-        timeout -k 10 480 "${CMD[@]}" $SCENARIOS &
+        cd "$(dir_of "$gen")"
+        # shellcheck disable=SC2046 # the scenario names are words
+        timeout -k 10 480 "${CMD[@]}" $(scenarios_of "$gen") &
         echo $! >"$WORK/$gen.pid"
         wait $! || status=$?
         rm -f "$WORK/$gen.pid"
@@ -292,7 +300,7 @@ for pid in "${GEN_PIDS[@]}"; do wait "$pid" || true; done
 
 # A scenario without a result line failed too: its process crashed or hung.
 for gen in $GENS; do
-    for s in $SCENARIOS; do
+    for s in $(scenarios_of "$gen"); do
         if ! grep -qE "^(PASS|FAIL) $gen $s(:|$)" "$RESULTS"; then
             why=$(grep -v '^\s*$' "$WORK/$gen.err" 2>/dev/null | tail -n 3 | tr '\n' ' ' | cut -c1-300)
             printf 'FAIL %s %s: no result (the %s run ended with status %s: %s)\n' "$gen" "$s" "$gen" \
