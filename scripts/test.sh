@@ -28,5 +28,8 @@ say "tests"
 export STASIS_TEST_DATA_DIR=${STASIS_TEST_DATA_DIR:-/var/lib/stasis-test}
 cargo test --locked --workspace --no-fail-fast -- --test-threads "$(nproc)"
 
+say "API fuzzing: schemathesis against the served OpenAPI document"
+tests/api-fuzz/run.sh
+
 say "conformance: the official E2B SDKs against a real server"
 STASIS_CONFORMANCE_NO_BUILD=1 tests/conformance/run.sh
