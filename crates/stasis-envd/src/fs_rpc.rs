@@ -1,5 +1,6 @@
 //! The `filesystem.Filesystem` Connect service.
 
+use crate::rpc::Next;
 use crate::creds;
 use crate::fs;
 use crate::rpc::{self, UnaryError};
@@ -10,13 +11,12 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use stasis_proto::connect::{Code, ConnectError};
+use stasis_proto::connect::ConnectError;
 use stasis_proto::filesystem::{
     CreateWatcherRequest, CreateWatcherResponse, Empty, EntryResponse, GetWatcherEventsResponse, ListDirRequest,
     ListDirResponse, MoveRequest, PathRequest, WatchDirRequest, WatchDirResponse, WatcherRequest,
 };
 use std::sync::Arc;
-use std::time::Duration;
 
 type St = State<Arc<AppState>>;
 
@@ -82,37 +82,21 @@ pub async fn watch_dir(State(state): St, headers: HeaderMap, body: Body) -> Resp
         let req: WatchDirRequest = rpc::stream_request(&headers, body, state.config.max_message_bytes).await?;
         let mut rx = watch::start(&user, spec(&user, &req)).await?;
         let (writer, resp) = rpc::stream_response();
-        let keepalive = rpc::keepalive(&headers).unwrap_or(Duration::from_secs(3600 * 24 * 365));
+        let keepalive = rpc::keepalive(&headers);
         let deadline = rpc::timeout(&headers).map(|d| tokio::time::Instant::now() + d);
         tokio::spawn(async move {
             if !writer.send(&WatchDirResponse::Start(Empty {})).await {
                 return;
             }
             loop {
-                let next = async {
-                    match deadline {
-                        Some(d) => tokio::time::timeout_at(d, tokio::time::timeout(keepalive, rx.recv())).await.ok(),
-                        None => Some(tokio::time::timeout(keepalive, rx.recv()).await),
-                    }
+                let sent = match writer.next(rx.recv(), keepalive, deadline).await {
+                    Next::ClientGone => return,
+                    Next::Done => return writer.end(None).await,
+                    Next::Keepalive => writer.send(&WatchDirResponse::Keepalive(Empty {})).await,
+                    Next::Item(ev) => writer.send(&WatchDirResponse::Filesystem(ev)).await,
                 };
-                tokio::select! {
-                    _ = writer.closed() => return,
-                    r = next => match r {
-                        None => {
-                            writer.end(Some(ConnectError::new(Code::DeadlineExceeded, "context deadline exceeded"))).await;
-                            return;
-                        }
-                        Some(Err(_)) => {
-                            if !writer.send(&WatchDirResponse::Keepalive(Empty {})).await { return; }
-                        }
-                        Some(Ok(None)) => {
-                            writer.end(None).await;
-                            return;
-                        }
-                        Some(Ok(Some(ev))) => {
-                            if !writer.send(&WatchDirResponse::Filesystem(ev)).await { return; }
-                        }
-                    }
+                if !sent {
+                    return;
                 }
             }
         });

@@ -1,5 +1,6 @@
 //! The `process.Process` Connect service.
 
+use crate::rpc::Next;
 use crate::process::{Proc, StartSpec, Subscription};
 use crate::rpc::{self, StreamWriter, UnaryError};
 use crate::spawn::SpawnSpec;
@@ -101,47 +102,27 @@ async fn forward(
     is_start: bool,
 ) {
     let deadline = deadline.map(|d| tokio::time::Instant::now() + d);
-    let idle = keepalive.unwrap_or(Duration::from_secs(3600 * 24 * 365));
     loop {
-        let next = async {
-            match deadline {
-                Some(d) => tokio::time::timeout_at(d, tokio::time::timeout(idle, rx.recv())).await.ok(),
-                None => Some(tokio::time::timeout(idle, rx.recv()).await),
+        match writer.next(rx.recv(), keepalive, deadline).await {
+            Next::ClientGone => return,
+            Next::Done => return writer.end(None).await,
+            Next::Keepalive => {
+                if !writer.send(&ProcessEventResponse { event: ProcessEvent::Keepalive(Empty {}) }).await {
+                    return;
+                }
             }
-        };
-        tokio::select! {
-            _ = writer.closed() => return,
-            r = next => match r {
-                None => {
-                    writer.end(Some(ConnectError::new(Code::DeadlineExceeded, "context deadline exceeded"))).await;
+            Next::Item(Err(overflow)) => return writer.end(Some(overflow)).await,
+            Next::Item(Ok(ev)) => {
+                if is_start && matches!(ev, ProcessEvent::End(_)) && proc.deadline_killed() {
+                    writer.end(Some(ConnectError::new(Code::DeadlineExceeded, "context deadline exceeded: process killed at the end of its timeout"))).await;
                     return;
                 }
-                Some(Err(_idle)) => {
-                    if !writer.send(&ProcessEventResponse { event: ProcessEvent::Keepalive(Empty {}) }).await {
-                        return;
-                    }
-                }
-                Some(Ok(None)) => {
-                    writer.end(None).await;
+                let is_end = matches!(ev, ProcessEvent::End(_));
+                if !writer.send(&ProcessEventResponse { event: ev }).await {
                     return;
                 }
-                Some(Ok(Some(Err(overflow)))) => {
-                    writer.end(Some(overflow)).await;
-                    return;
-                }
-                Some(Ok(Some(Ok(ev)))) => {
-                    if is_start && matches!(ev, ProcessEvent::End(_)) && proc.deadline_killed() {
-                        writer.end(Some(ConnectError::new(Code::DeadlineExceeded, "context deadline exceeded: process killed at the end of its timeout"))).await;
-                        return;
-                    }
-                    let is_end = matches!(ev, ProcessEvent::End(_));
-                    if !writer.send(&ProcessEventResponse { event: ev }).await {
-                        return;
-                    }
-                    if is_end {
-                        writer.end(None).await;
-                        return;
-                    }
+                if is_end {
+                    return writer.end(None).await;
                 }
             }
         }

@@ -99,6 +99,53 @@ impl StreamWriter {
     }
 }
 
+/// What a streaming reply does next.
+pub enum Next<T> {
+    /// The source produced an item.
+    Item(T),
+    /// Nothing for a keepalive interval: send a keepalive message.
+    Keepalive,
+    /// The source is done: end the stream cleanly.
+    Done,
+    /// The client has gone: stop.
+    ClientGone,
+}
+
+impl StreamWriter {
+    /// Wait for the next item of `recv` (`None` when the source is done), or a keepalive
+    /// interval, or the client going away. At the `Connect-Timeout-Ms` deadline the stream is
+    /// ended with `deadline_exceeded` here, and `ClientGone` is returned.
+    pub async fn next<T>(
+        &self,
+        recv: impl std::future::Future<Output = Option<T>>,
+        keepalive: Option<Duration>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Next<T> {
+        let idle = keepalive.unwrap_or(Duration::from_secs(3600 * 24 * 365));
+        let item = async {
+            match deadline {
+                Some(d) => tokio::time::timeout_at(d, tokio::time::timeout(idle, recv)).await.ok(),
+                None => Some(tokio::time::timeout(idle, recv).await),
+            }
+        };
+        tokio::select! {
+            _ = self.closed() => Next::ClientGone,
+            r = item => match r {
+                None => {
+                    let _ = self.tx.send(Ok(Bytes::from(connect::encode_end_stream(Some(&ConnectError::new(
+                        connect::Code::DeadlineExceeded,
+                        "context deadline exceeded",
+                    )))))).await;
+                    Next::ClientGone
+                }
+                Some(Err(_idle)) => Next::Keepalive,
+                Some(Ok(None)) => Next::Done,
+                Some(Ok(Some(x))) => Next::Item(x),
+            }
+        }
+    }
+}
+
 /// Start a streaming reply: HTTP 200 with `application/connect+json`; write into the writer.
 pub fn stream_response() -> (StreamWriter, Response) {
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(16);
