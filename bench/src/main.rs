@@ -109,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn spec(memory_mib: u64) -> SandboxSpec {
-    SandboxSpec { template: "base".into(), limits: Limits { memory_mib, ..Limits::default() }, env: Default::default() }
+    SandboxSpec { template: "base".into(), limits: Limits { memory_mib, ..Limits::default() }, env: Default::default(), network: Default::default() }
 }
 
 fn dir_size(dir: &std::path::Path) -> u64 {

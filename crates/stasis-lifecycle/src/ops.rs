@@ -61,6 +61,7 @@ impl Lifecycle {
     pub async fn create(&self, owner: &str, req: CreateRequest) -> Result<SandboxRecord, LifecycleError> {
         let timeout = self.timeout(req.timeout_secs)?;
         check_maps(&req)?;
+        let network = crate::network::egress_policy(req.allow_internet_access, req.network.as_ref())?;
         if req.template.is_empty() {
             return Err(LifecycleError::InvalidInput("templateID is required".into()));
         }
@@ -93,7 +94,7 @@ impl Lifecycle {
             paused_ms: 0,
         };
         self.store.insert(&rec).await?;
-        let spec = SandboxSpec { template: req.template.clone(), limits, env: BTreeMap::new() };
+        let spec = SandboxSpec { template: req.template.clone(), limits, env: BTreeMap::new(), network };
         let started = match self.runtime.create(&id, spec).await {
             Ok(()) => {
                 let token = Some(rec.envd_access_token.as_str()).filter(|t| !t.is_empty());

@@ -63,6 +63,9 @@ impl Store for SlowStore {
     async fn set_end_at(&self, id: &str, state: SandboxState, end_at: DateTime<Utc>) -> Result<SandboxRecord, StoreError> {
         self.inner.set_end_at(id, state, end_at).await
     }
+    async fn set_network(&self, id: &str, allow: Option<bool>, network: Option<serde_json::Value>) -> Result<SandboxRecord, StoreError> {
+        self.inner.set_network(id, allow, network).await
+    }
     async fn delete(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.inner.delete(id, now).await
     }
@@ -157,7 +160,7 @@ impl Fixture {
     }
 
     async fn orphan(&self, id: &SandboxId, status: SandboxStatus) {
-        self.runtime.create(id, SandboxSpec { template: "base".into(), limits: Limits::default(), env: BTreeMap::new() }).await.unwrap();
+        self.runtime.create(id, SandboxSpec { template: "base".into(), limits: Limits::default(), env: BTreeMap::new(), network: Default::default() }).await.unwrap();
         if status == SandboxStatus::Paused {
             self.runtime.pause(id).await.unwrap();
         }

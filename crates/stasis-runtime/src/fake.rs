@@ -4,6 +4,7 @@
 //! TCP listener that the test registered with [`FakeRuntime::expose`], so proxy code is tested
 //! over real sockets. Failures can be injected per operation.
 
+use crate::net::policy::EgressPolicy;
 use crate::runtime::{ExecOutput, ExecRequest, Runtime, SandboxInfo, SandboxSpec, SandboxStats, SandboxStatus};
 use crate::{RuntimeError, SandboxId};
 use async_trait::async_trait;
@@ -47,6 +48,11 @@ impl FakeRuntime {
         *self.delay.lock().unwrap() = d;
     }
 
+    /// The egress policy the sandbox has now.
+    pub fn network(&self, id: &SandboxId) -> Option<EgressPolicy> {
+        self.sandboxes.lock().unwrap().get(id).map(|(spec, _)| spec.network.clone())
+    }
+
     pub fn status(&self, id: &SandboxId) -> Option<SandboxStatus> {
         self.sandboxes.lock().unwrap().get(id).map(|(_, s)| *s)
     }
@@ -82,6 +88,7 @@ impl FakeRuntime {
 impl Runtime for FakeRuntime {
     async fn create(&self, id: &SandboxId, spec: SandboxSpec) -> Result<(), RuntimeError> {
         spec.limits.validate()?;
+        spec.network.validate()?;
         if !self.known_templates.contains(&spec.template) {
             return Err(RuntimeError::UnknownTemplate(spec.template.clone(), self.known_templates.join(", ")));
         }
@@ -116,6 +123,14 @@ impl Runtime for FakeRuntime {
         self.step("kill", id).await?;
         self.ports.lock().unwrap().retain(|(sid, _), _| sid != id);
         self.sandboxes.lock().unwrap().remove(id).map(drop).ok_or_else(|| RuntimeError::NotFound(id.clone()))
+    }
+
+    async fn update_network(&self, id: &SandboxId, policy: EgressPolicy) -> Result<(), RuntimeError> {
+        policy.validate()?;
+        let mut map = self.sandboxes.lock().unwrap();
+        let (spec, _) = map.get_mut(id).ok_or_else(|| RuntimeError::NotFound(id.clone()))?;
+        spec.network = policy;
+        Ok(())
     }
 
     async fn connect(&self, id: &SandboxId, port: u16) -> Result<TcpStream, RuntimeError> {

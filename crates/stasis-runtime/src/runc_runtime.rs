@@ -9,6 +9,8 @@
 
 use crate::error::IoContext;
 use crate::manifest::CheckpointManifest;
+use crate::net::policy::EgressPolicy;
+use crate::net::{Network, NetworkConfig};
 use crate::netns::NetNs;
 use crate::oci::{build_spec, IdMap, SpecParams};
 use crate::reaper::Reaper;
@@ -42,15 +44,16 @@ pub struct RuntimeConfig {
     pub id_map: IdMap,
     /// Debian mirror for template builds; default: the one this machine's apt uses.
     pub debian_mirror: Option<String>,
+    /// Sandbox networking (veth, NAT, egress rules); `None`: sandboxes have only `lo`.
+    pub network: Option<NetworkConfig>,
 }
 
 impl RuntimeConfig {
     /// Defaults for a data directory: runc state under /run/stasis/<hash of data dir>, the
     /// runc and CRIU found on this machine.
     pub fn with_data_dir(data_dir: PathBuf, envd_binary: PathBuf) -> Self {
-        let tag = hex::encode(&Sha256::digest(data_dir.to_string_lossy().as_bytes())[..4]);
         RuntimeConfig {
-            run_dir: PathBuf::from("/run/stasis").join(tag),
+            run_dir: PathBuf::from("/run/stasis").join(data_dir_tag(&data_dir)),
             templates_dir: data_dir.join("templates"),
             data_dir,
             runc_binary: find_binary("runc", &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin"]),
@@ -58,8 +61,15 @@ impl RuntimeConfig {
             envd_binary,
             id_map: IdMap::default(),
             debian_mirror: None,
+            network: Some(NetworkConfig::default()),
         }
     }
+}
+
+/// A short name for a data dir, unique enough on one host: names its runc state dir, its
+/// nftables table and its sandboxes' host-side links.
+fn data_dir_tag(data_dir: &Path) -> String {
+    hex::encode(&Sha256::digest(data_dir.to_string_lossy().as_bytes())[..4])
 }
 
 fn find_binary(name: &str, dirs: &[&str]) -> PathBuf {
@@ -76,6 +86,9 @@ struct SandboxRecord {
     limits: Limits,
     env: BTreeMap<String, String>,
     created_at_ms: u64,
+    /// Its network slot (addresses and link name), kept across pause and resume.
+    #[serde(default)]
+    net_slot: Option<u32>,
 }
 
 /// The live half of a running sandbox.
@@ -103,6 +116,7 @@ pub struct RuncRuntime {
     nofile_limit: u64,
     slots: Mutex<HashMap<SandboxId, Arc<Slot>>>,
     reaper: Reaper,
+    net: Option<Network>,
     /// Held for the runtime's life: two processes reconciling one data dir would undo each
     /// other's work.
     _data_lock: nix::fcntl::Flock<std::fs::File>,
@@ -137,6 +151,10 @@ impl RuncRuntime {
         let criu_config = cfg.data_dir.join("criu-runc.conf");
         std::fs::write(&criu_config, CRIU_CONFIG).ctx(|| format!("write {}", criu_config.display()))?;
         let envd = install_envd(&cfg.envd_binary, &cfg.data_dir.join("bin"))?;
+        let net = match &cfg.network {
+            Some(n) => Some(Network::open(n.clone(), &data_dir_tag(&cfg.data_dir)[..6]).await?),
+            None => None,
+        };
         let nofile_limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
             .map(|(_, hard)| hard)
             .unwrap_or(1024);
@@ -148,6 +166,7 @@ impl RuncRuntime {
             nofile_limit,
             slots: Mutex::new(HashMap::new()),
             reaper: Reaper::start().ctx(|| "become the child subreaper of sandbox inits".into())?,
+            net,
             _data_lock: data_lock,
             cfg,
         };
@@ -157,6 +176,16 @@ impl RuncRuntime {
 
     pub fn templates(&self) -> &TemplateStore {
         &self.templates
+    }
+
+    /// Sandbox networking, when it is on: the host side's names (nftables table, links).
+    pub fn network(&self) -> Option<&Network> {
+        self.net.as_ref()
+    }
+
+    /// A sandbox's addresses (kept while it is paused).
+    pub fn network_slot(&self, id: &SandboxId) -> Option<crate::net::Slot> {
+        Some(self.net.as_ref()?.slot(self.read_record(id).ok()?.net_slot?))
     }
 
     fn sandbox_dir(&self, id: &SandboxId) -> PathBuf {
@@ -202,6 +231,36 @@ impl RuncRuntime {
         Ok(())
     }
 
+    /// The sandbox's egress policy (`network.json`; the default when it has none).
+    fn read_policy(&self, id: &SandboxId) -> Result<EgressPolicy, RuntimeError> {
+        let path = self.sandbox_dir(id).join(NETWORK_FILE);
+        match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| RuntimeError::BadManifest { path, detail: e.to_string() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(EgressPolicy::default()),
+            Err(e) => Err(RuntimeError::io(format!("read {}", path.display()), e)),
+        }
+    }
+
+    /// Give a running sandbox its link and egress rules (nothing to do without networking).
+    async fn connect_network(&self, id: &SandboxId, pid: i32, record: &SandboxRecord, strict: bool) -> Result<(), RuntimeError> {
+        let (Some(net), Some(index)) = (&self.net, record.net_slot) else { return Ok(()) };
+        if !net.reclaim(index, &self.sandbox_dir(id))? {
+            return Err(RuntimeError::Command {
+                what: "network setup".into(),
+                detail: format!("address slot {index} of sandbox {id} was taken by another sandbox while this one was down"),
+            });
+        }
+        net.connect(pid, index, &self.read_policy(id)?, strict).await
+    }
+
+    /// Remove a sandbox's link and rules; the address stays leased.
+    async fn disconnect_network(&self, record: &SandboxRecord) -> Result<(), RuntimeError> {
+        match (&self.net, record.net_slot) {
+            (Some(net), Some(index)) => net.disconnect(index).await,
+            _ => Ok(()),
+        }
+    }
+
     /// Forget the live half; returns the init pid it had.
     fn detach(&self, id: &SandboxId) -> Option<i32> {
         let slot = self.slots.lock().expect("slots lock").get(id).cloned()?;
@@ -235,6 +294,10 @@ impl RuncRuntime {
                     let _ = std::fs::remove_dir_all(sdir.join("checkpoint"));
                     // A restore interrupted by the crash never brought lo up.
                     self.attach(&id, s.pid, true).await?;
+                    let record = self.read_record(&id)?;
+                    if let Err(e) = self.connect_network(&id, s.pid, &record, false).await {
+                        tracing::error!(%id, %e, "could not reconnect a running sandbox's network");
+                    }
                 }
                 other => {
                     if other.is_some() {
@@ -251,6 +314,12 @@ impl RuncRuntime {
                         tracing::warn!(%id, "completed a pause interrupted by a crash");
                     } else {
                         let _ = std::fs::remove_dir_all(&partial);
+                    }
+                    // Keep a paused sandbox's address (its lease may be gone with /run after a reboot).
+                    if let (Some(net), Ok(SandboxRecord { net_slot: Some(index), .. })) = (&self.net, self.read_record(&id)) {
+                        if !net.reclaim(index, &sdir)? {
+                            tracing::warn!(%id, index, "a paused sandbox's address slot is taken; its resume will fail");
+                        }
                     }
                 }
             }
@@ -283,6 +352,15 @@ impl RuncRuntime {
         oci.save(bundle.join("config.json"))
             .map_err(|e| RuntimeError::Command { what: "write config.json".into(), detail: e.to_string() })?;
 
+        let net_slot = match &self.net {
+            Some(net) => {
+                let slot = net.acquire(dir)?;
+                write_atomic(&dir.join(NETWORK_FILE), &serde_json::to_vec_pretty(&spec.network).expect("policy serialises"))?;
+                write_resolv_conf(&upper, &net.resolv_conf(), base)?;
+                Some(slot.index)
+            }
+            None => None,
+        };
         let record = SandboxRecord {
             id: id.clone(),
             template: spec.template.clone(),
@@ -291,12 +369,14 @@ impl RuncRuntime {
             limits: spec.limits.clone(),
             env: spec.env.clone(),
             created_at_ms: now_ms(),
+            net_slot,
         };
         write_atomic(&dir.join("sandbox.json"), &serde_json::to_vec_pretty(&record).expect("record serialises"))?;
 
         overlay::mount_overlay(&template_rootfs, &upper, &work, &rootfs)?;
         let pid = self.runc.run_detached(id.as_str(), &bundle, &dir.join(OP_LOCK)).await?;
         self.attach(id, pid, true).await?;
+        self.connect_network(id, pid, &record, true).await?;
         let recipe = self.templates.recipe(&spec.template)?;
         if let Some(start) = recipe.start {
             self.start_template_command(id, dir, start, recipe.ready_port).await?;
@@ -344,6 +424,12 @@ impl RuncRuntime {
         if let Some(pid) = pid {
             self.reaper.wait_gone(pid).await;
         }
+        if let Ok(record) = self.read_record(id) {
+            self.disconnect_network(&record).await?;
+            if let (Some(net), Some(index)) = (&self.net, record.net_slot) {
+                net.release(index, dir);
+            }
+        }
         overlay::unmount(&dir.join("bundle/rootfs"))?;
         let dir = dir.to_owned();
         tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
@@ -378,12 +464,37 @@ impl RuncRuntime {
             }
         };
         let _ = std::fs::remove_dir_all(&work);
-        self.attach(id, pid, true).await
+        self.attach(id, pid, true).await?;
+        if let Err(e) = self.connect_network(id, pid, record, false).await {
+            // A sandbox without its network is not what was paused: undo the restore.
+            self.detach(id);
+            let _ = self.runc.delete_force(id.as_str()).await;
+            self.reaper.wait_gone(pid).await;
+            let _ = self.disconnect_network(record).await;
+            let _ = overlay::unmount(&rootfs);
+            return Err(RuntimeError::RestoreFailed { id: id.clone(), detail: format!("network: {e}") });
+        }
+        Ok(())
     }
 
     fn dump_log_tail(work: &Path, log: &str) -> String {
         std::fs::read(work.join(log)).map(|b| last_lines(&b, 8)).unwrap_or_default()
     }
+}
+
+/// The sandbox's egress policy, beside `sandbox.json` (it changes; the record does not).
+const NETWORK_FILE: &str = "network.json";
+
+/// /etc/resolv.conf in the sandbox's own layer, owned by its root (`etc/` too, as in the template).
+fn write_resolv_conf(upper: &Path, contents: &str, root_uid: u32) -> Result<(), RuntimeError> {
+    let etc = upper.join("etc");
+    std::fs::create_dir_all(&etc).ctx(|| format!("create {}", etc.display()))?;
+    std::os::unix::fs::chown(&etc, Some(root_uid), Some(root_uid)).ctx(|| "chown etc".into())?;
+    std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(0o755)).ctx(|| "chmod etc".into())?;
+    let path = etc.join("resolv.conf");
+    std::fs::write(&path, contents).ctx(|| format!("write {}", path.display()))?;
+    std::os::unix::fs::chown(&path, Some(root_uid), Some(root_uid)).ctx(|| "chown resolv.conf".into())?;
+    Ok(())
 }
 
 /// Copy envd into `bin/stasis-envd-<hash>`: a paused sandbox's init maps that exact file, and
@@ -474,6 +585,7 @@ fn persist_checkpoint(dir: &Path, record: &SandboxRecord, id_map: IdMap) -> Resu
 impl Runtime for RuncRuntime {
     async fn create(&self, id: &SandboxId, spec: SandboxSpec) -> Result<(), RuntimeError> {
         spec.limits.validate()?;
+        spec.network.validate()?;
         self.templates.recipe(&spec.template)?;
         let dir = self.sandbox_dir(id);
         let slot = self.slot(id);
@@ -547,12 +659,20 @@ impl Runtime for RuncRuntime {
         for d in [&images, &work] {
             std::fs::create_dir_all(d).ctx(|| format!("create {}", d.display()))?;
         }
+        // The link is not in the images anyway (it is made again on resume); removing it first
+        // releases the host side and cuts outside connections before the dump.
+        self.disconnect_network(&record).await?;
         // CRIU kills the processes right after the dump (leaving them running would let them
         // write to the upper dir after their memory was saved, and the two would disagree).
         if let Err(err) = self.runc.checkpoint(id.as_str(), &images, &work, &dir.join(OP_LOCK)).await {
             // A failed dump (disk full, an undumpable resource) leaves the processes running.
-            let detail = format!("{err}; criu: {}", Self::dump_log_tail(&work, "dump.log"));
+            let mut detail = format!("{err}; criu: {}", Self::dump_log_tail(&work, "dump.log"));
             let _ = std::fs::remove_dir_all(&partial);
+            if let Some(live) = self.live(id) {
+                if let Err(e) = self.connect_network(id, live.pid, &record, false).await {
+                    detail.push_str(&format!("; reconnecting its network failed too: {e}"));
+                }
+            }
             return Err(RuntimeError::CheckpointFailed { id: id.clone(), detail });
         }
         let pid = self.detach(id);
@@ -621,6 +741,25 @@ impl Runtime for RuncRuntime {
         self.remove_everything(id, &dir).await?;
         self.slots.lock().expect("slots lock").remove(id);
         tracing::info!(%id, "sandbox killed");
+        Ok(())
+    }
+
+    async fn update_network(&self, id: &SandboxId, policy: EgressPolicy) -> Result<(), RuntimeError> {
+        policy.validate()?;
+        let slot = self.slot(id);
+        // Waits for a pause or resume under way rather than failing: the new rules apply after it.
+        let _op = slot.op.write().await;
+        let record = self.read_record(id)?;
+        let dir = self.sandbox_dir(id);
+        let previous = self.read_policy(id)?;
+        write_atomic(&dir.join(NETWORK_FILE), &serde_json::to_vec_pretty(&policy).expect("policy serialises"))?;
+        if let (Some(net), Some(index), true) = (&self.net, record.net_slot, self.live(id).is_some()) {
+            if let Err(e) = net.apply(index, &policy).await {
+                write_atomic(&dir.join(NETWORK_FILE), &serde_json::to_vec_pretty(&previous).expect("policy serialises"))?;
+                return Err(e);
+            }
+        }
+        tracing::info!(%id, "sandbox network updated");
         Ok(())
     }
 

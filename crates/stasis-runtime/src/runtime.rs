@@ -2,6 +2,7 @@
 //!
 //! Kept free of runc and CRIU so that a microVM runtime (or a remote node) can implement it too.
 
+use crate::net::policy::EgressPolicy;
 use crate::{RuntimeError, SandboxId};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -49,6 +50,9 @@ pub struct SandboxSpec {
     pub limits: Limits,
     /// Environment of the sandbox's init (envd), inherited by what it starts.
     pub env: BTreeMap<String, String>,
+    /// What it may reach outside.
+    #[serde(default)]
+    pub network: EgressPolicy,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +138,9 @@ pub trait Runtime: Send + Sync {
 
     /// Remove a sandbox in any state, with everything it left on the host.
     async fn kill(&self, id: &SandboxId) -> Result<(), RuntimeError>;
+
+    /// Replace a sandbox's egress policy: at once when it runs, at resume when it is paused.
+    async fn update_network(&self, id: &SandboxId, policy: EgressPolicy) -> Result<(), RuntimeError>;
 
     /// A TCP stream to `127.0.0.1:port` inside a running sandbox.
     async fn connect(&self, id: &SandboxId, port: u16) -> Result<TcpStream, RuntimeError>;

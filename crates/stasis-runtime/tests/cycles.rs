@@ -67,7 +67,7 @@ async fn pause_resume_cycles_lose_nothing_and_leak_nothing() {
     let rt = common::open_runtime(&data, None).await;
 
     let id = SandboxId::generate();
-    rt.create(&id, SandboxSpec { template: "base".into(), limits: Limits { memory_mib: 256, ..Limits::default() }, env: Default::default() })
+    rt.create(&id, SandboxSpec { template: "base".into(), limits: Limits { memory_mib: 256, ..Limits::default() }, env: Default::default(), network: Default::default() })
         .await
         .unwrap();
     // The counter only moves when asked, so the test knows exactly what it must be.

@@ -35,7 +35,7 @@ async fn ask(rt: &RuncRuntime, id: &SandboxId) -> (u64, bool) {
 }
 
 fn spec(memory_mib: u64) -> SandboxSpec {
-    SandboxSpec { template: "base".into(), limits: Limits { memory_mib, ..Limits::default() }, env: Default::default() }
+    SandboxSpec { template: "base".into(), limits: Limits { memory_mib, ..Limits::default() }, env: Default::default(), network: Default::default() }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,7 +24,7 @@ async fn runtime() -> Arc<RuncRuntime> {
 }
 
 fn spec(memory_mib: u64) -> SandboxSpec {
-    SandboxSpec { template: "base".into(), limits: Limits { memory_mib, ..Limits::default() }, env: Default::default() }
+    SandboxSpec { template: "base".into(), limits: Limits { memory_mib, ..Limits::default() }, env: Default::default(), network: Default::default() }
 }
 
 fn sh(cmd: &str) -> ExecRequest {

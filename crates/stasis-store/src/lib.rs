@@ -151,6 +151,9 @@ pub trait Store: Send + Sync {
     /// Set `end_at` if the sandbox is in `state` (a timeout change must not race a pause).
     async fn set_end_at(&self, id: &str, state: SandboxState, end_at: DateTime<Utc>) -> Result<SandboxRecord, StoreError>;
 
+    /// Replace a sandbox's network settings (`allow_internet_access`, `network`), in any state.
+    async fn set_network(&self, id: &str, allow_internet_access: Option<bool>, network: Option<serde_json::Value>) -> Result<SandboxRecord, StoreError>;
+
     /// Remove a killed sandbox, keeping its usage (running/paused time, size) in the history.
     async fn delete(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
 

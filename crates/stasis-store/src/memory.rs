@@ -107,6 +107,14 @@ impl Store for MemoryStore {
         Ok(record.clone())
     }
 
+    async fn set_network(&self, id: &str, allow_internet_access: Option<bool>, network: Option<serde_json::Value>) -> Result<SandboxRecord, StoreError> {
+        let mut inner = self.lock();
+        let record = inner.live.get_mut(id).ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
+        record.allow_internet_access = allow_internet_access;
+        record.network = network;
+        Ok(record.clone())
+    }
+
     async fn delete(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let record = inner.live.remove(id).ok_or_else(|| StoreError::NotFound(id.to_owned()))?;

@@ -348,6 +348,21 @@ impl Store for SqliteStore {
         }
     }
 
+    async fn set_network(&self, id: &str, allow_internet_access: Option<bool>, network: Option<serde_json::Value>) -> Result<SandboxRecord, StoreError> {
+        let network = network.as_ref().map(|n| to_json("network", n)).transpose()?;
+        let row = sqlx::query(&format!("UPDATE sandboxes SET allow_internet_access = ?, network = ? WHERE id = ? RETURNING {COLUMNS}"))
+            .bind(allow_internet_access)
+            .bind(network)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_error(&format!("setting the network of sandbox {id}"), e))?;
+        match row {
+            Some(row) => record_from_row(&row),
+            None => Err(StoreError::NotFound(id.to_owned())),
+        }
+    }
+
     async fn delete(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         let context = || format!("deleting sandbox {id}");
         let mut tx = self.pool.begin().await.map_err(|e| db_error(&context(), e))?;

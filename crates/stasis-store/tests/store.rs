@@ -268,6 +268,18 @@ async fn set_end_at(store: Arc<dyn Store>) {
     assert!(matches!(store.set_end_at("nope", Running, t(5)).await, Err(StoreError::NotFound(_))));
 }
 
+async fn set_network(store: Arc<dyn Store>) {
+    let r = in_state("sbx-net", Paused);
+    store.insert(&r).await.unwrap();
+    let net = serde_json::json!({"allowOut": ["1.1.1.1"], "denyOut": ["0.0.0.0/0"]});
+    let after = store.set_network("sbx-net", Some(false), Some(net.clone())).await.unwrap();
+    assert_eq!(after, SandboxRecord { allow_internet_access: Some(false), network: Some(net), ..r.clone() });
+    assert_eq!(store.get("sbx-net").await.unwrap(), Some(after));
+    let cleared = store.set_network("sbx-net", None, None).await.unwrap();
+    assert_eq!(cleared, SandboxRecord { allow_internet_access: None, network: None, ..r });
+    assert!(matches!(store.set_network("nope", None, None).await, Err(StoreError::NotFound(_))));
+}
+
 async fn delete(store: Arc<dyn Store>) {
     let r = SandboxRecord { state: Killing, ..record("sbx-del", "owner-a", 0) };
     store.insert(&r).await.unwrap();
@@ -509,7 +521,7 @@ macro_rules! cases {
 macro_rules! suite {
     ($backend:ident) => {
         mod $backend {
-            cases!($backend: round_trip, transition_matrix, concurrent_transitions, set_end_at, delete, pagination,
+            cases!($backend: round_trip, transition_matrix, concurrent_transitions, set_end_at, set_network, delete, pagination,
                 metadata_filter, bad_queries, sweeps, usage);
         }
     };

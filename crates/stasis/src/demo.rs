@@ -8,7 +8,7 @@ const COUNTER: &str = "import time\nn = 0\nwhile True:\n    n += 1\n    open('/t
 pub async fn run(rt: &RuncRuntime) -> anyhow::Result<()> {
     let t = Instant::now();
     let id = SandboxId::generate();
-    rt.create(&id, SandboxSpec { template: "base".into(), limits: Default::default(), env: Default::default() }).await?;
+    rt.create(&id, SandboxSpec { template: "base".into(), limits: Default::default(), env: Default::default(), network: Default::default() }).await?;
     println!("created sandbox {id} in {:?}", t.elapsed());
     let result = tour(rt, &id).await;
     rt.kill(&id).await?;

@@ -138,7 +138,7 @@ async fn after_a_restart_reconcile_leaves_usable_sandboxes_and_nothing_orphaned(
         (running, paused, pausing)
     };
     let stray = SandboxId::generate();
-    runtime.create(&stray, stasis_runtime::SandboxSpec { template: "base".into(), limits: Default::default(), env: Default::default() }).await.unwrap();
+    runtime.create(&stray, stasis_runtime::SandboxSpec { template: "base".into(), limits: Default::default(), env: Default::default(), network: Default::default() }).await.unwrap();
 
     // The next one reconciles before serving.
     let h = Harness::with_parts(LifecycleConfig::default(), store, runtime).await;

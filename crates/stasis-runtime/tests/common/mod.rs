@@ -31,3 +31,14 @@ pub async fn open_runtime(data: &Path, criu: Option<PathBuf>) -> RuncRuntime {
     }
     rt
 }
+
+/// The host's own IPv4 addresses (from `ip -4 -o addr`), loopback excluded.
+#[allow(dead_code)]
+pub fn host_ipv4_addresses() -> Vec<String> {
+    let out = std::process::Command::new("ip").args(["-4", "-o", "addr"]).output().expect("run ip");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3)?.split('/').next().map(str::to_owned))
+        .filter(|a| !a.starts_with("127."))
+        .collect()
+}
