@@ -9,6 +9,7 @@ use utoipa::OpenApi;
     paths(
         routes::create::create, routes::create::create_legacy, routes::list::list_v2, routes::list::list_running, routes::get::get, routes::kill::kill,
         routes::pause::pause, routes::resume::resume, routes::connect::connect, routes::timeout::set_timeout,
+        routes::network::update_network,
         routes::metrics::metrics, routes::usage::usage, routes::health::health, routes::timeout::refresh,
         routes::health::prometheus
     ),
@@ -16,7 +17,7 @@ use utoipa::OpenApi;
         stasis_types::wire::NewSandbox, stasis_types::wire::Sandbox, stasis_types::wire::SandboxDetail,
         stasis_types::wire::ListedSandbox, stasis_types::wire::ConnectSandbox, stasis_types::wire::ResumedSandbox,
         stasis_types::wire::PauseRequest, stasis_types::wire::TimeoutRequest, stasis_types::wire::SandboxMetric,
-        stasis_types::wire::UsageReport, stasis_types::wire::ErrorBody
+        stasis_types::wire::UsageReport, stasis_types::wire::ErrorBody, routes::network::NetworkUpdate
     )),
     modifiers(&ApiKeyAuth, &LegacyRoutes)
 )]

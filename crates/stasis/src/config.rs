@@ -5,7 +5,7 @@ use clap::Args;
 use stasis_api::TlsFiles;
 use stasis_lifecycle::LifecycleConfig;
 use stasis_runtime::RuntimeConfig;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -23,6 +23,15 @@ pub struct Config {
     /// Debian mirror for template builds; default: the one this machine's apt uses.
     #[arg(long, env = "STASIS_DEBIAN_MIRROR", global = true)]
     pub debian_mirror: Option<String>,
+    /// IPv4 range sandbox addresses come from (a /30 each); must not overlap the host's networks.
+    #[arg(long, env = "STASIS_SANDBOX_NETWORK", default_value = "10.234.0.0/16", global = true)]
+    pub sandbox_network: String,
+    /// Name servers for sandboxes, comma-separated; default: the host's (/etc/resolv.conf).
+    #[arg(long, env = "STASIS_SANDBOX_DNS", value_delimiter = ',', global = true)]
+    pub sandbox_dns: Vec<Ipv4Addr>,
+    /// Give sandboxes only loopback: no link out, no changes to the host's firewall.
+    #[arg(long, env = "STASIS_NO_SANDBOX_NETWORK", global = true)]
+    pub no_sandbox_network: bool,
 }
 
 #[derive(Args, Debug)]
@@ -89,6 +98,21 @@ impl Config {
             cfg.templates_dir = t.clone();
         }
         cfg.debian_mirror = self.debian_mirror.clone();
+        cfg.network = if self.no_sandbox_network {
+            None
+        } else {
+            let mut net = stasis_runtime::NetworkConfig {
+                range: self.sandbox_network.parse().with_context(|| format!("--sandbox-network {:?} is not an IPv4 CIDR block", self.sandbox_network))?,
+                ..Default::default()
+            };
+            if !self.sandbox_dns.is_empty() {
+                net.dns = self.sandbox_dns.clone();
+            }
+            if net.dns.is_empty() {
+                tracing::warn!("no name server for sandboxes: the host's /etc/resolv.conf has only loopback ones; set --sandbox-dns");
+            }
+            Some(net)
+        };
         Ok(cfg)
     }
 

@@ -82,6 +82,21 @@ impl Drop for Server {
     }
 }
 
+/// What the server with data dir `data` holds on the host's network: (host-side links, nftables
+/// rule chains, address leases). Running sandboxes have one of each, paused ones only a lease.
+fn host_network(data: &std::path::Path) -> (usize, usize, usize) {
+    let tag = std::process::Command::new("sh").arg("-c").arg(format!("printf %s '{}' | sha256sum", data.display())).output().unwrap();
+    let tag = String::from_utf8_lossy(&tag.stdout)[..6].to_owned();
+    let links = std::fs::read_dir("/sys/class/net").unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(&format!("s{tag}-"))).count();
+    let table = std::process::Command::new("nft").args(["list", "table", "inet", &format!("stasis_{tag}")]).output().unwrap();
+    let chains = String::from_utf8_lossy(&table.stdout).matches("chain sb").count();
+    let owner = data.join("sandboxes");
+    let leases = std::fs::read_dir("/run/stasis/net/10.234.0.0-16")
+        .map(|d| d.flatten().filter(|e| std::fs::read(e.path()).is_ok_and(|b| b.starts_with(owner.as_os_str().as_encoded_bytes()))).count())
+        .unwrap_or(0);
+    (links, chains, leases)
+}
+
 fn fresh_data_dir(name: &str) -> PathBuf {
     let dir = PathBuf::from(format!("/var/lib/stasis-test-server-{name}"));
     if dir.exists() {
@@ -214,6 +229,8 @@ fn random_crashes_lose_nothing() {
             .collect();
         let listed_ids: std::collections::HashSet<String> = listed.keys().cloned().collect();
         assert_eq!(on_disk, listed_ids, "iteration {i}: sandbox directories and the server's list differ");
+        let running = listed.values().filter(|s| *s == "running").count();
+        assert_eq!(host_network(&server.data), (running, running, listed.len()), "iteration {i}: host links, rule chains, leases");
         promises.retain(|id, _| listed.contains_key(id));
         for (id, (p, _, _)) in promises.iter_mut() {
             *p = if listed[id] == "paused" { Promise::Paused } else { Promise::Exists };

@@ -10,13 +10,14 @@ pub(crate) mod list;
 pub(crate) mod metrics;
 pub(crate) mod pause;
 pub(crate) mod resume;
+pub(crate) mod network;
 pub(crate) mod timeout;
 pub(crate) mod usage;
 
 use crate::extract::MAX_BODY_BYTES;
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 
 pub use convert::sandbox_id_from_path;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sandboxes/{id}/connect", post(connect::connect))
         .route("/v2/sandboxes/{id}/connect", post(connect::connect))
         .route("/sandboxes/{id}/timeout", post(timeout::set_timeout))
+        .route("/sandboxes/{id}/network", put(network::update_network))
         .route("/sandboxes/{id}/refreshes", post(timeout::refresh))
         .route("/sandboxes/{id}/metrics", get(metrics::metrics))
         .route("/usage", get(usage::usage))

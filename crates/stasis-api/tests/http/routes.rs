@@ -479,3 +479,51 @@ async fn legacy_refresh_sets_the_end_time() {
     let (s, v) = h.post("/sandboxes/aaaaaaaaaaaaaaaaaaaa/refreshes", K1, json!({"duration": 60})).await;
     assert_error(s, &v, 404);
 }
+
+#[tokio::test]
+async fn network_is_set_on_create_and_replaced_by_put() {
+    let h = Harness::start().await;
+    let id = h.create(K1, json!({"templateID": "base", "allow_internet_access": false, "network": {"allowOut": ["1.1.1.1"], "maskRequestHost": "m"}})).await;
+    let sid = stasis_runtime::SandboxId::parse(&id).unwrap();
+    let policy = h.runtime.network(&sid).unwrap();
+    assert_eq!((policy.internet, policy.allow_out.clone()), (false, vec!["1.1.1.1".to_owned()]));
+    let (_, v) = h.get(&format!("/sandboxes/{id}"), K1).await;
+    assert_eq!(v["allowInternetAccess"], false, "{v}");
+    assert_eq!(v["network"]["allowOut"], json!(["1.1.1.1"]), "{v}");
+
+    // PUT replaces the egress fields (omitted = cleared) and keeps the others.
+    let path = format!("/sandboxes/{id}/network");
+    let (status, v) = h.call(Method::PUT, &path, K1, Some(json!({"denyOut": ["10.0.0.0/8"]}))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{v}");
+    let policy = h.runtime.network(&sid).unwrap();
+    assert_eq!((policy.internet, policy.allow_out.len(), policy.deny_out.clone()), (true, 0, vec!["10.0.0.0/8".to_owned()]));
+    let (_, v) = h.get(&format!("/sandboxes/{id}"), K1).await;
+    assert!(v["allowInternetAccess"].is_null(), "{v}");
+    assert_eq!(v["network"], json!({"denyOut": ["10.0.0.0/8"], "maskRequestHost": "m"}), "{v}");
+
+    // Paused sandboxes take it too (applied on resume).
+    assert_eq!(h.pause(K1, &id).await, StatusCode::NO_CONTENT);
+    let (status, v) = h.call(Method::PUT, &path, K1, Some(json!({"allow_internet_access": false}))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{v}");
+    assert!(!h.runtime.network(&sid).unwrap().internet);
+
+    // Bad input: a clear 400 that changes nothing; unknown or foreign sandboxes: 404.
+    for bad in [
+        json!({"denyOut": ["pypi.org"]}),
+        json!({"allowOut": "1.1.1.1"}),
+        json!({"allowOut": ["*.example.com"]}),
+        json!({"allow_internet_access": "no"}),
+        json!({"egressProxy": {"address": "p:1"}}),
+        json!([1]),
+    ] {
+        let (status, v) = h.call(Method::PUT, &path, K1, Some(bad.clone())).await;
+        assert_error(status, &v, 400);
+    }
+    assert!(!h.runtime.network(&sid).unwrap().internet, "a refused update changed the policy");
+    let (status, v) = h.call(Method::PUT, &path, K2, Some(json!({}))).await;
+    assert_error(status, &v, 404);
+    let (status, v) = h.call(Method::PUT, "/sandboxes/nope/network", K1, Some(json!({}))).await;
+    assert_error(status, &v, 404);
+    let (status, v) = h.post("/sandboxes", K1, json!({"templateID": "base", "network": {"denyOut": ["x.com"]}})).await;
+    assert_error(status, &v, 400);
+}
