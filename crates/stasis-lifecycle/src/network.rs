@@ -34,7 +34,7 @@ pub fn egress_policy(allow_internet_access: Option<bool>, network: Option<&Value
     if net.get("allowPublicTraffic").is_some_and(|v| v == &Value::Bool(false)) {
         return Err(unsupported("allowPublicTraffic", "sandbox URLs cannot require a traffic token yet"));
     }
-    for key in ["egressProxy", "rules", "httpsPorts"] {
+    for key in ["egressProxy", "rules", "httpsPorts", "dnsServers"] {
         match net.get(key) {
             None | Some(Value::Null) => {}
             Some(Value::Object(m)) if m.is_empty() => {}

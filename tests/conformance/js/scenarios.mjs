@@ -467,6 +467,38 @@ scenarios.push({
   },
 })
 
+/** An HTTPS request to a package registry from inside the sandbox: its status, "000" when blocked. */
+const EGRESS = "curl -sk -o /dev/null -m 8 -w '%{http_code}' https://pypi.org/simple/six/ || true"
+
+if (!BETA) {
+  // The beta SDK predates E2B's network options.
+  scenarios.push({
+    name: '10-egress',
+    async run(ctx) {
+      // Internet on by default, off per sandbox, allow/deny lists on create and while running,
+      // and egress back after a pause/resume.
+      const open = await Sandbox.create({ timeoutMs: 300_000 })
+      const id = ctx.track(open.sandboxId)
+      checkEq(await sh(open, EGRESS), '200', 'egress with the default network')
+      await open.updateNetwork({ denyOut: ['0.0.0.0/0'] })
+      checkEq(await sh(open, EGRESS), '000', "egress after updateNetwork({ denyOut: ['0.0.0.0/0'] })")
+      await open.updateNetwork({})
+      checkEq(await sh(open, EGRESS), '200', 'egress after updateNetwork({}) cleared the rules')
+      checkEq(await open.pause(), sdk.pausedAnswer(id), 'pause()')
+      const again = await sdk.resume(id)
+      checkEq(await sh(again, EGRESS), '200', 'egress after resume')
+
+      const closed = await Sandbox.create({ timeoutMs: 300_000, allowInternetAccess: false })
+      ctx.track(closed.sandboxId)
+      checkEq(await sh(closed, EGRESS), '000', 'egress with allowInternetAccess: false')
+      const listed = await Sandbox.create({ timeoutMs: 300_000, network: { denyOut: ['0.0.0.0/0'], allowOut: ['pypi.org'] } })
+      ctx.track(listed.sandboxId)
+      checkEq(await sh(listed, EGRESS), '200', "egress to an allowOut name under denyOut ['0.0.0.0/0']")
+      await expectError(Sandbox.create({ network: { denyOut: ['pypi.org'] } }), m.SandboxError, 'create with a domain name in denyOut')
+    },
+  })
+}
+
 const only = process.argv.slice(2)
 const failed = await runScenarios(scenarios, only.length ? only : undefined)
 process.exit(failed ? 1 : 0)

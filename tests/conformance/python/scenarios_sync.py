@@ -438,6 +438,31 @@ def repeated_cycles(ctx):
         check(sleeper.pid in pids, f"pid {sleeper.pid} missing after resume #{i}: {pids}")
 
 
+EGRESS = "curl -sk -o /dev/null -m 8 -w '%{http_code}' https://pypi.org/simple/six/ || true"
+
+
+def egress(ctx):
+    """Internet on by default, off per sandbox, allow/deny lists on create and while running,
+    and egress back after a pause/resume."""
+    sbx = Sandbox.create(timeout=300)
+    sid = ctx.track(sbx.sandbox_id)
+    check_eq(sbx.commands.run(EGRESS).stdout, "200", "egress with the default network")
+    sbx.update_network({"deny_out": ["0.0.0.0/0"]})
+    check_eq(sbx.commands.run(EGRESS).stdout, "000", "egress after update_network(deny_out=['0.0.0.0/0'])")
+    sbx.update_network({})
+    check_eq(sbx.commands.run(EGRESS).stdout, "200", "egress after update_network({}) cleared the rules")
+    check_eq(sbx.pause(), True, "pause()")
+    again = Sandbox.connect(sid)
+    check_eq(again.commands.run(EGRESS).stdout, "200", "egress after resume")
+
+    closed = Sandbox.create(timeout=300, allow_internet_access=False)
+    ctx.track(closed.sandbox_id)
+    check_eq(closed.commands.run(EGRESS).stdout, "000", "egress with allow_internet_access=False")
+    listed = Sandbox.create(timeout=300, network={"deny_out": ["0.0.0.0/0"], "allow_out": ["pypi.org"]})
+    ctx.track(listed.sandbox_id)
+    check_eq(listed.commands.run(EGRESS).stdout, "200", "egress to an allow_out name under deny_out ['0.0.0.0/0']")
+
+
 SCENARIOS = [
     document("ci"),
     document("e2b"),
@@ -449,6 +474,7 @@ SCENARIOS = [
     Scenario("7-interpreter-state", interpreter_state),
     Scenario("8-abandoned-pause", abandoned_pause),
     Scenario("9-repeated-cycles", repeated_cycles),
+    Scenario("10-egress", egress),
 ]
 
 if __name__ == "__main__":
