@@ -62,7 +62,7 @@ pub use config::{ConnectionConfig, DEFAULT_API_URL, DEFAULT_REQUEST_TIMEOUT};
 pub use error::{Error, Result};
 pub use files::{EntryInfo, EventType, FileType, Files, FilesystemEvent, WatchHandle, WriteInfo};
 pub use sandbox::{
-    usage, ConnectOptions, ListOptions, Sandbox, SandboxInfo, SandboxOptions, SandboxPaginator, SandboxQuery, SandboxState,
+    usage, ConnectOptions, ListOptions, NetworkRules, Sandbox, SandboxInfo, SandboxOptions, SandboxPaginator, SandboxQuery, SandboxState,
     DEFAULT_SANDBOX_TIMEOUT, DEFAULT_TEMPLATE,
 };
 pub use stasis_types::wire::{SandboxMetric, SandboxUsage, UsageReport};

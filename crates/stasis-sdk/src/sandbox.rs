@@ -22,6 +22,16 @@ pub const DEFAULT_TEMPLATE: &str = "base";
 /// a second per GiB of memory, and infra answers only once the snapshot is written.
 const LIFECYCLE_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// Egress rules, E2B's `network`: `allow_out` (CIDR blocks, IP addresses or domain names) wins
+/// over `deny_out` (CIDR blocks or IP addresses); no lists means everything is allowed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct NetworkRules {
+    #[serde(rename = "allowOut", skip_serializing_if = "Vec::is_empty")]
+    pub allow_out: Vec<String>,
+    #[serde(rename = "denyOut", skip_serializing_if = "Vec::is_empty")]
+    pub deny_out: Vec<String>,
+}
+
 /// Options of [`Sandbox::create`]. Build with [`SandboxOptions::new`] and its setters.
 #[derive(Clone, Debug)]
 pub struct SandboxOptions {
@@ -39,6 +49,8 @@ pub struct SandboxOptions {
     pub auto_resume: bool,
     /// Whether the sandbox may reach the internet (server default when `None`).
     pub allow_internet_access: Option<bool>,
+    /// Egress lists; see [`NetworkRules`].
+    pub network: Option<NetworkRules>,
     /// Where to send requests.
     pub config: ConnectionConfig,
 }
@@ -53,6 +65,7 @@ impl Default for SandboxOptions {
             auto_pause: false,
             auto_resume: false,
             allow_internet_access: None,
+            network: None,
             config: ConnectionConfig::from_env(),
         }
     }
@@ -91,6 +104,16 @@ impl SandboxOptions {
     /// Resume when traffic arrives for the paused sandbox.
     pub fn auto_resume(mut self, on: bool) -> Self {
         self.auto_resume = on;
+        self
+    }
+    /// Let the sandbox reach the internet (`true`, the default) or nothing outside (`false`).
+    pub fn allow_internet_access(mut self, on: bool) -> Self {
+        self.allow_internet_access = Some(on);
+        self
+    }
+    /// Egress allow/deny lists.
+    pub fn network(mut self, rules: NetworkRules) -> Self {
+        self.network = Some(rules);
         self
     }
     /// Use this connection configuration instead of the environment's.
@@ -367,7 +390,7 @@ impl Sandbox {
             auto_resume: opts.auto_resume.then_some(wire::AutoResumeConfig { enabled: true }),
             secure: Some(true),
             allow_internet_access: opts.allow_internet_access,
-            network: None,
+            network: opts.network.as_ref().map(|n| serde_json::to_value(n).expect("rules serialise")),
             metadata: Some(opts.metadata),
             env_vars: Some(opts.envs),
             mcp: None,
@@ -468,6 +491,23 @@ impl Sandbox {
         let http = Http::new(config)?;
         let body = wire::TimeoutRequest { timeout: secs(timeout) };
         let req = http.api(Method::POST, &format!("/sandboxes/{sandbox_id}/timeout"))?.json(&body);
+        http.send(req, Some(http.config.get_request_timeout())).await.map(drop)
+    }
+
+    /// Replace the egress rules (`allow_internet_access: None` turns the internet back on); a
+    /// paused sandbox gets them when it resumes.
+    pub async fn update_network(&self, allow_internet_access: Option<bool>, rules: NetworkRules) -> Result<()> {
+        Self::update_network_by_id(self.sandbox_id(), allow_internet_access, rules, &self.transport.http.config).await
+    }
+
+    /// [`Sandbox::update_network`] by id.
+    pub async fn update_network_by_id(sandbox_id: &str, allow_internet_access: Option<bool>, rules: NetworkRules, config: &ConnectionConfig) -> Result<()> {
+        let http = Http::new(config)?;
+        let mut body = serde_json::to_value(&rules).expect("rules serialise");
+        if let Some(on) = allow_internet_access {
+            body["allow_internet_access"] = serde_json::Value::Bool(on);
+        }
+        let req = http.api(Method::PUT, &format!("/sandboxes/{sandbox_id}/network"))?.json(&body);
         http.send(req, Some(http.config.get_request_timeout())).await.map(drop)
     }
 

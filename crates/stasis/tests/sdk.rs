@@ -3,7 +3,7 @@
 mod common;
 
 use stasis_sdk::{
-    CommandEvent, CommandOptions, ConnectOptions, ConnectionConfig, Error, EventType, FileType, ListOptions, PtyOptions, PtySize, Sandbox,
+    CommandEvent, CommandOptions, ConnectOptions, ConnectionConfig, Error, EventType, FileType, ListOptions, NetworkRules, PtyOptions, PtySize, Sandbox,
     SandboxOptions, SandboxState,
 };
 use std::sync::{Arc, Mutex};
@@ -368,4 +368,18 @@ async fn run_code_keeps_variables_across_pause() {
     assert_eq!(sbx.run_code("x").await.unwrap().text(), Some("42"));
     let failed = sbx.run_code("1/0").await.unwrap();
     assert_eq!(failed.error.map(|e| e.name).as_deref(), Some("ZeroDivisionError"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn network_rules_on_create_and_update() {
+    const EGRESS: &str = "curl -sk -o /dev/null -m 8 -w '%{http_code}' https://pypi.org/simple/six/ || true";
+    let (sbx, _guard) = create(SandboxOptions::new().allow_internet_access(false)).await;
+    assert_eq!(sbx.commands().run(EGRESS).await.unwrap().stdout, "000", "internet off");
+    sbx.update_network(None, NetworkRules::default()).await.unwrap();
+    assert_eq!(sbx.commands().run(EGRESS).await.unwrap().stdout, "200", "internet back on");
+    let deny = NetworkRules { deny_out: vec!["0.0.0.0/0".into()], allow_out: vec!["pypi.org".into()] };
+    sbx.update_network(None, deny).await.unwrap();
+    assert_eq!(sbx.commands().run(EGRESS).await.unwrap().stdout, "200", "allowOut wins over denyOut");
+    let bad = NetworkRules { deny_out: vec!["pypi.org".into()], ..Default::default() };
+    assert!(matches!(sbx.update_network(None, bad).await, Err(Error::InvalidArgument { .. })), "a domain in denyOut is refused");
 }
