@@ -4,13 +4,13 @@
 #   sudo scripts/setup.sh [--quiet] [--rebuild-criu]
 #
 # What it does, each step checked first and skipped when already done:
-#   1. apt: runc, debootstrap, iproute2, iptables, a C toolchain and CRIU's build dependencies
+#   1. apt: runc, debootstrap, iproute2, nftables, iptables, a C toolchain and CRIU's build dependencies
 #      (only the missing ones; `apt-get update` runs at most once, and only if something is missing).
 #   2. CRIU >= 4.2 in /usr/local/sbin. Debian 12's own CRIU (3.17) does not work on this kernel, so
 #      the upstream tarball of Debian's `criu` source package from `sid` is fetched through a
 #      *private* apt configuration (the system's own apt sources are never touched) and built with
 #      `make criu`. Downloads and the build tree live in /var/cache/stasis/criu, so a rerun reuses them.
-#   3. Host checks: user namespaces, overlayfs, `runc --version`, `criu check`.
+#   3. Host checks: user namespaces, overlayfs, nftables, `runc --version`, `criu check`.
 #
 # Runs as root, non-interactively (CI=true, no stdin is fine). Exits non-zero with a message on the
 # first problem. --quiet prints only problems. Logs go to /var/log/stasis/.
@@ -150,7 +150,7 @@ apt_failure_reason() {
 
 APT_PACKAGES=(
     # runtime
-    runc debootstrap iproute2 iptables
+    runc debootstrap iproute2 nftables iptables
     # toolchain for building CRIU (dpkg-dev comes with build-essential; xz-utils unpacks the tarball)
     build-essential dpkg-dev xz-utils
     # CRIU build dependencies (see PLATFORM.md)
@@ -472,6 +472,11 @@ fi
 grep -qw overlay /proc/filesystems \
     || die "kernel feature missing: overlayfs (not in /proc/filesystems, and 'modprobe overlay' did not load it)"
 ok "overlayfs: available"
+
+# nftables (sandbox egress: NAT and per-sandbox rules; --no-sandbox-network does without).
+nft list tables >/dev/null 2>"$LOG_DIR/nft-check.err" \
+    || die "nftables does not work here ('nft list tables' failed: $(head -c 300 "$LOG_DIR/nft-check.err")); run the server with --no-sandbox-network to do without sandbox egress"
+ok "nftables: $(nft --version 2>/dev/null)"
 
 # runc.
 RUNC_VER=$(runc --version 2>/dev/null | sed -n 's/^runc version *//p' | head -n 1) || true
