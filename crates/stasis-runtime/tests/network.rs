@@ -71,6 +71,7 @@ async fn egress_policy_isolation_and_the_host_side_across_pause_resume_kill() {
     let rt = common::open_runtime(&data_dir(), None).await;
     let net = rt.network().expect("networking is on by default");
     let (table, prefix) = (net.table().to_owned(), net.host_if(0).trim_end_matches('0').to_owned());
+    let host_if_of = |index: u32| format!("{prefix}{index}");
 
     // Internet on by default: DNS and an HTTPS registry work; the sandbox has its address.
     let open = sandbox(&rt, EgressPolicy::default()).await;
@@ -109,7 +110,7 @@ async fn egress_policy_isolation_and_the_host_side_across_pause_resume_kill() {
 
     // Pause releases the host side; resume brings the same addresses and rules back.
     rt.update_network(&open, EgressPolicy { deny_out: vec!["9.9.9.9".into()], ..Default::default() }).await.unwrap();
-    let host_if = net.host_if(slot.index);
+    let host_if = host_if_of(slot.index);
     assert!(host_links(&prefix).contains(&host_if));
     rt.pause(&open).await.unwrap();
     assert!(!host_links(&prefix).contains(&host_if), "the host end outlived the pause");
@@ -134,8 +135,21 @@ async fn egress_policy_isolation_and_the_host_side_across_pause_resume_kill() {
     assert!(err.to_string().contains("does not resolve"), "{err}");
     assert!(nft_table(&table).contains("9.9.9.9"), "a refused update changed the rules");
 
-    // Kill (running and paused) leaves no link, rule or lease.
+    // A restarted runtime rebuilds its table and keeps running sandboxes connected (the link is
+    // completed in place, not recreated) and paused ones' addresses.
     rt.pause(&closed).await.unwrap();
+    let before = sh(&rt, &open, "cat /sys/class/net/eth0/ifindex").await.stdout_str();
+    let paused_slot = rt.network_slot(&closed).expect("a paused sandbox keeps its slot");
+    drop(rt);
+    let rt = RuncRuntime::new(common::config(&data_dir())).await.expect("reopen the runtime");
+    assert_eq!(sh(&rt, &open, "cat /sys/class/net/eth0/ifindex").await.stdout_str(), before, "eth0 was recreated by the restart");
+    assert!(nft_table(&table).contains("9.9.9.9"), "the running sandbox's rules are back after the restart");
+    assert_eq!(fetch(&rt, &open).await, "200", "egress after a restart");
+    assert_eq!(rt.network_slot(&closed), Some(paused_slot), "a paused sandbox keeps its address across a restart");
+    rt.resume(&closed).await.unwrap();
+    rt.pause(&closed).await.unwrap();
+
+    // Kill (running and paused) leaves no link, rule or lease.
     for id in [&open, &closed] {
         rt.kill(id).await.unwrap();
     }

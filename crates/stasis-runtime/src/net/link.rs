@@ -49,29 +49,28 @@ pub fn exists(host_if: &str) -> bool {
 }
 
 /// Give the sandbox whose init is `pid` its `eth0`, its address and a default route through the
-/// host end. Replaces a host end left by an interrupted earlier attempt.
+/// host end. Idempotent: a pair that exists already (a restarted server taking over a running
+/// sandbox, or an interrupted attempt) is completed, not recreated, so open connections live on.
 pub async fn plumb(pid: i32, host_if: &str, slot: Slot, mtu: u32) -> Result<(), RuntimeError> {
-    if exists(host_if) {
-        remove(host_if).await?;
+    let created = !exists(host_if);
+    if created {
+        ip_batch(None, &format!("link add {host_if} mtu {mtu} type veth peer name eth0 netns {pid}\n")).await?;
     }
-    let host = format!(
-        "link add {host_if} mtu {mtu} type veth peer name eth0 netns {pid}\n\
-         addr add {}/{PREFIX_LEN} dev {host_if}\n\
-         link set {host_if} up\n",
-        slot.host
-    );
-    ip_batch(None, &host).await?;
+    let host = format!("addr replace {}/{PREFIX_LEN} dev {host_if}\nlink set {host_if} up\n", slot.host);
     let inside = format!(
-        "addr add {}/{PREFIX_LEN} dev eth0\n\
+        "addr replace {}/{PREFIX_LEN} dev eth0\n\
          link set eth0 up\n\
-         route add default via {}\n",
+         route replace default via {}\n",
         slot.sandbox, slot.host
     );
-    if let Err(e) = ip_batch(Some(pid), &inside).await {
+    let configured = match ip_batch(None, &host).await {
+        Ok(()) => ip_batch(Some(pid), &inside).await,
+        Err(e) => Err(e),
+    };
+    if configured.is_err() && created {
         let _ = remove(host_if).await;
-        return Err(e);
     }
-    Ok(())
+    configured
 }
 
 /// Delete the pair (from the host end). Absent already is fine.

@@ -11,15 +11,21 @@ pub fn envd_binary() -> PathBuf {
     })
 }
 
-/// A runtime over `data`, with templates built into (or reused from) the shared cache
-/// (`$STASIS_TEMPLATES_DIR`, default /var/lib/stasis/templates), and no sandbox left over from an
-/// interrupted earlier run. `criu` replaces the CRIU binary (to inject failures).
-pub async fn open_runtime(data: &Path, criu: Option<PathBuf>) -> RuncRuntime {
+/// The configuration the tests use for a data dir.
+pub fn config(data: &Path) -> RuntimeConfig {
     assert!(nix::unistd::geteuid().is_root(), "the runtime tests need root (CI runs them as root)");
     let envd = envd_binary();
     assert!(envd.exists(), "{} is missing: run `cargo build -p stasis-envd` first", envd.display());
     let mut cfg = RuntimeConfig::with_data_dir(data.to_owned(), envd);
     cfg.templates_dir = std::env::var_os("STASIS_TEMPLATES_DIR").map(PathBuf::from).unwrap_or_else(|| "/var/lib/stasis/templates".into());
+    cfg
+}
+
+/// A runtime over `data`, with templates built into (or reused from) the shared cache
+/// (`$STASIS_TEMPLATES_DIR`, default /var/lib/stasis/templates), and no sandbox left over from an
+/// interrupted earlier run. `criu` replaces the CRIU binary (to inject failures).
+pub async fn open_runtime(data: &Path, criu: Option<PathBuf>) -> RuncRuntime {
+    let mut cfg = config(data);
     if let Some(c) = criu {
         cfg.criu_binary = c;
     }
