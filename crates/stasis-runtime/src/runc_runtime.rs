@@ -261,6 +261,15 @@ impl RuncRuntime {
         }
     }
 
+    /// A pause that failed before the dump leaves the sandbox running: give its network back.
+    async fn reconnect_after_failed_pause(&self, id: &SandboxId, record: &SandboxRecord, detail: &mut String) {
+        if let Some(live) = self.live(id) {
+            if let Err(e) = self.connect_network(id, live.pid, record, false).await {
+                detail.push_str(&format!("; reconnecting its network failed too: {e}"));
+            }
+        }
+    }
+
     /// Forget the live half; returns the init pid it had.
     fn detach(&self, id: &SandboxId) -> Option<i32> {
         let slot = self.slots.lock().expect("slots lock").get(id).cloned()?;
@@ -661,18 +670,19 @@ impl Runtime for RuncRuntime {
         }
         // The link is not in the images anyway (it is made again on resume); removing it first
         // releases the host side and cuts outside connections before the dump.
-        self.disconnect_network(&record).await?;
+        if let Err(e) = self.disconnect_network(&record).await {
+            let mut detail = format!("releasing its network: {e}");
+            self.reconnect_after_failed_pause(id, &record, &mut detail).await;
+            let _ = std::fs::remove_dir_all(&partial);
+            return Err(RuntimeError::CheckpointFailed { id: id.clone(), detail });
+        }
         // CRIU kills the processes right after the dump (leaving them running would let them
         // write to the upper dir after their memory was saved, and the two would disagree).
         if let Err(err) = self.runc.checkpoint(id.as_str(), &images, &work, &dir.join(OP_LOCK)).await {
             // A failed dump (disk full, an undumpable resource) leaves the processes running.
             let mut detail = format!("{err}; criu: {}", Self::dump_log_tail(&work, "dump.log"));
             let _ = std::fs::remove_dir_all(&partial);
-            if let Some(live) = self.live(id) {
-                if let Err(e) = self.connect_network(id, live.pid, &record, false).await {
-                    detail.push_str(&format!("; reconnecting its network failed too: {e}"));
-                }
-            }
+            self.reconnect_after_failed_pause(id, &record, &mut detail).await;
             return Err(RuntimeError::CheckpointFailed { id: id.clone(), detail });
         }
         let pid = self.detach(id);

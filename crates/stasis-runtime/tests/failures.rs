@@ -66,6 +66,9 @@ async fn criu_failing_during_pause_or_resume_leaves_a_usable_sandbox() {
     assert_eq!(rt.info(&id).await.unwrap().status, SandboxStatus::Running);
     let during = ask(&rt, &id).await;
     assert!(during.0 > before.0 && during.1, "still running with its memory: {before:?} -> {during:?}");
+    let slot = rt.network_slot(&id).expect("networking is on");
+    let link = rt.exec(&id, ExecRequest::new(["ip", "-4", "-o", "addr", "show", "eth0"])).await.unwrap().stdout_str();
+    assert!(link.contains(&format!("{}/30", slot.sandbox)), "the network is back after the failed pause: {link:?}");
     std::fs::remove_file(&flag).unwrap();
 
     rt.pause(&id).await.unwrap();
