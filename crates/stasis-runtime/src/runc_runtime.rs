@@ -287,6 +287,7 @@ impl RuncRuntime {
             // An operation the previous process started may still be running (runc and CRIU
             // outlive it): wait for it before judging the sandbox's state.
             wait_for_op_lock(&sdir.join(OP_LOCK)).await;
+            let _ = std::fs::remove_dir_all(sdir.join(USED_CHECKPOINT));
             let state = self.runc.state(id.as_str()).await?;
             if !sdir.join("sandbox.json").exists() {
                 // Crashed during create, before the record was written.
@@ -441,10 +442,17 @@ impl RuncRuntime {
         }
         overlay::unmount(&dir.join("bundle/rootfs"))?;
         let dir = dir.to_owned();
-        tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(RuntimeError::io(format!("remove {}", dir.display()), e)),
+        tokio::task::spawn_blocking(move || {
+            // A resume's background cleanup may be deleting inside it at the same time: retry.
+            let mut tries = 0;
+            loop {
+                match std::fs::remove_dir_all(&dir) {
+                    Ok(()) => return Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                    Err(_) if tries < 3 => tries += 1,
+                    Err(e) => return Err(RuntimeError::io(format!("remove {}", dir.display()), e)),
+                }
+            }
         })
         .await
         .expect("remove task")
@@ -453,6 +461,7 @@ impl RuncRuntime {
     /// `runc restore` from `images` over the sandbox's (re)mounted overlay, then attach. On
     /// failure nothing of the attempt remains (no container, no mount).
     async fn restore_from(&self, id: &SandboxId, record: &SandboxRecord, images: &Path) -> Result<(), RuntimeError> {
+        let started = std::time::Instant::now();
         let dir = self.sandbox_dir(id);
         let rootfs = dir.join("bundle/rootfs");
         if !overlay::is_mountpoint(&rootfs)? {
@@ -473,8 +482,11 @@ impl RuncRuntime {
             }
         };
         let _ = std::fs::remove_dir_all(&work);
+        let restored_ms = started.elapsed().as_millis();
         self.attach(id, pid, true).await?;
-        if let Err(e) = self.connect_network(id, pid, record, false).await {
+        let connected = self.connect_network(id, pid, record, false).await;
+        tracing::debug!(%id, restored_ms, network_ms = started.elapsed().as_millis() - restored_ms, "restore steps");
+        if let Err(e) = connected {
             // A sandbox without its network is not what was paused: undo the restore.
             self.detach(id);
             let _ = self.runc.delete_force(id.as_str()).await;
@@ -490,6 +502,9 @@ impl RuncRuntime {
         std::fs::read(work.join(log)).map(|b| last_lines(&b, 8)).unwrap_or_default()
     }
 }
+
+/// Where a resume moves the checkpoint it restored from, to delete it in the background.
+const USED_CHECKPOINT: &str = "checkpoint.used";
 
 /// The sandbox's egress policy, beside `sandbox.json` (it changes; the record does not).
 const NETWORK_FILE: &str = "network.json";
@@ -662,19 +677,12 @@ impl Runtime for RuncRuntime {
             SandboxStatus::Paused => return Err(RuntimeError::AlreadyPaused(id.clone())),
             SandboxStatus::Stopped => return Err(RuntimeError::NotRunning(id.clone())),
         }
+        let started = std::time::Instant::now();
         let partial = dir.join("checkpoint.partial");
         let _ = std::fs::remove_dir_all(&partial);
         let (images, work) = (partial.join("images"), partial.join("work"));
         for d in [&images, &work] {
             std::fs::create_dir_all(d).ctx(|| format!("create {}", d.display()))?;
-        }
-        // The link is not in the images anyway (it is made again on resume); removing it first
-        // releases the host side and cuts outside connections before the dump.
-        if let Err(e) = self.disconnect_network(&record).await {
-            let mut detail = format!("releasing its network: {e}");
-            self.reconnect_after_failed_pause(id, &record, &mut detail).await;
-            let _ = std::fs::remove_dir_all(&partial);
-            return Err(RuntimeError::CheckpointFailed { id: id.clone(), detail });
         }
         // CRIU kills the processes right after the dump (leaving them running would let them
         // write to the upper dir after their memory was saved, and the two would disagree).
@@ -685,15 +693,25 @@ impl Runtime for RuncRuntime {
             self.reconnect_after_failed_pause(id, &record, &mut detail).await;
             return Err(RuntimeError::CheckpointFailed { id: id.clone(), detail });
         }
+        let dumped_ms = started.elapsed().as_millis();
         let pid = self.detach(id);
         self.runc.delete_force(id.as_str()).await?;
         if let Some(pid) = pid {
             self.reaper.wait_gone(pid).await;
         }
-        let persisted = {
-            let (dir, record, id_map) = (dir.clone(), record.clone(), self.cfg.id_map);
-            tokio::task::spawn_blocking(move || persist_checkpoint(&dir, &record, id_map)).await.expect("pause finish task")
-        };
+        let deleted_ms = started.elapsed().as_millis();
+        // The link died with the namespace (it is made again on resume); the host-side rules go
+        // while the images are made durable.
+        let (persisted, disconnected) = tokio::join!(
+            {
+                let (dir, record, id_map) = (dir.clone(), record.clone(), self.cfg.id_map);
+                async move { tokio::task::spawn_blocking(move || persist_checkpoint(&dir, &record, id_map)).await.expect("pause finish task") }
+            },
+            self.disconnect_network(&record)
+        );
+        if let Err(e) = disconnected {
+            tracing::error!(%id, %e, "could not remove a paused sandbox's egress rules");
+        }
         if let Err(err) = persisted {
             // The images are complete but not durable: bring the sandbox back from them, so a
             // failed pause still leaves it running.
@@ -709,8 +727,10 @@ impl Runtime for RuncRuntime {
                 },
             });
         }
+        let persisted_ms = started.elapsed().as_millis();
         overlay::unmount(&dir.join("bundle/rootfs"))?;
-        tracing::info!(%id, "sandbox paused");
+        // Cumulative milliseconds at the end of each step: where a pause spends its time.
+        tracing::info!(%id, dumped_ms, deleted_ms, persisted_ms, total_ms = started.elapsed().as_millis(), "sandbox paused");
         Ok(())
     }
 
@@ -730,13 +750,20 @@ impl Runtime for RuncRuntime {
                 detail: "it names another sandbox, or its template or envd binary is gone".into(),
             });
         }
+        let started = std::time::Instant::now();
         self.restore_from(id, &record, &dir.join("checkpoint/images")).await?;
-        let checkpoint = dir.join("checkpoint");
-        tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&checkpoint))
-        .await
-        .expect("cleanup task")
-        .ctx(|| "remove the used checkpoint".into())?;
-        tracing::info!(%id, "sandbox resumed");
+        let restored_ms = started.elapsed().as_millis();
+        // Deleting a big image takes a while: move it out of the way (the sandbox is running
+        // from now on) and delete it in the background; recovery deletes what a crash left.
+        let used = dir.join(USED_CHECKPOINT);
+        let _ = std::fs::remove_dir_all(&used);
+        std::fs::rename(dir.join("checkpoint"), &used).ctx(|| "move the used checkpoint aside".into())?;
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = std::fs::remove_dir_all(&used) {
+                tracing::warn!(path = %used.display(), %e, "could not remove a used checkpoint");
+            }
+        });
+        tracing::info!(%id, restored_ms, total_ms = started.elapsed().as_millis(), "sandbox resumed");
         Ok(())
     }
 
