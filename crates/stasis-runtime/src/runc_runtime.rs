@@ -4,8 +4,10 @@
 //! `sandbox.json` (what it was made from), `upper/` + `work/` (its overlay layer),
 //! `bundle/` (OCI config; `rootfs/` is the overlay mount while running),
 //! `checkpoint/` (CRIU images + manifest; present exactly when paused).
-//! A pause writes `checkpoint.partial/` and renames it only once everything is fsynced, so a
-//! crash leaves either a running sandbox or a complete checkpoint, never half of one.
+//! A pause writes `checkpoint.partial/` and renames it once CRIU has finished, so a crash of this
+//! process leaves either a running sandbox or a complete checkpoint, never half of one; the
+//! images and the upper dir are then flushed to disk (before the pause answers with
+//! `sync_pause`, right after it otherwise) and `checkpoint/durable` marks it done.
 
 use crate::error::IoContext;
 use crate::manifest::CheckpointManifest;
@@ -46,6 +48,10 @@ pub struct RuntimeConfig {
     pub debian_mirror: Option<String>,
     /// Sandbox networking (veth, NAT, egress rules); `None`: sandboxes have only `lo`.
     pub network: Option<NetworkConfig>,
+    /// Flush a pause's images to disk before reporting it done. Off: they are flushed right
+    /// after, in the background; a pause survives a crash of the server either way, and with
+    /// this on also a crash of the host in the second after it.
+    pub sync_pause: bool,
 }
 
 impl RuntimeConfig {
@@ -62,6 +68,7 @@ impl RuntimeConfig {
             id_map: IdMap::default(),
             debian_mirror: None,
             network: Some(NetworkConfig::default()),
+            sync_pause: false,
         }
     }
 }
@@ -320,10 +327,14 @@ impl RuncRuntime {
                         // images were made durable: finish that pause now, or the sandbox is lost.
                         let record = self.read_record(&id)?;
                         let (dir, id_map) = (sdir.clone(), self.cfg.id_map);
-                        tokio::task::spawn_blocking(move || persist_checkpoint(&dir, &record, id_map)).await.expect("persist task")?;
+                        tokio::task::spawn_blocking(move || persist_checkpoint(&dir, &record, id_map, true)).await.expect("persist task")?;
                         tracing::warn!(%id, "completed a pause interrupted by a crash");
                     } else {
                         let _ = std::fs::remove_dir_all(&partial);
+                    }
+                    if sdir.join("checkpoint/manifest.json").exists() && !sdir.join("checkpoint").join(DURABLE_MARK).exists() {
+                        // Paused just before a crash: its write-back never finished.
+                        make_durable_in_background(id.clone(), sdir.clone());
                     }
                     // Keep a paused sandbox's address (its lease may be gone with /run after a reboot).
                     if let (Some(net), Ok(SandboxRecord { net_slot: Some(index), .. })) = (&self.net, self.read_record(&id)) {
@@ -586,7 +597,7 @@ fn dump_succeeded(partial: &Path) -> bool {
 }
 
 /// Make a complete dump in `checkpoint.partial` durable and put it in place as `checkpoint`.
-fn persist_checkpoint(dir: &Path, record: &SandboxRecord, id_map: IdMap) -> Result<(), RuntimeError> {
+fn persist_checkpoint(dir: &Path, record: &SandboxRecord, id_map: IdMap, sync_now: bool) -> Result<(), RuntimeError> {
     let partial = dir.join("checkpoint.partial");
     let manifest = CheckpointManifest {
         sandbox_id: record.id.clone(),
@@ -599,10 +610,41 @@ fn persist_checkpoint(dir: &Path, record: &SandboxRecord, id_map: IdMap) -> Resu
         image_bytes: dir_size(&partial.join("images")),
     };
     std::fs::write(partial.join("manifest.json"), manifest.to_bytes()).ctx(|| "write manifest".into())?;
-    sync::fsync_tree(&partial)?;
-    sync::syncfs(&dir.join("upper"))?;
     std::fs::rename(&partial, dir.join("checkpoint")).ctx(|| "rename checkpoint into place".into())?;
-    sync::fsync_dir(dir)
+    if sync_now {
+        make_durable(dir)?;
+    }
+    Ok(())
+}
+
+/// Written into `checkpoint/` once its images, the upper dir and the rename are on disk.
+const DURABLE_MARK: &str = "durable";
+
+/// Flush a paused sandbox's checkpoint and upper dir to disk and mark the checkpoint durable.
+/// Until then they live in the page cache: they survive a crash of this process, not of the host.
+fn make_durable(dir: &Path) -> Result<(), RuntimeError> {
+    let checkpoint = dir.join("checkpoint");
+    sync::fsync_tree(&checkpoint)?;
+    sync::syncfs(&dir.join("upper"))?;
+    sync::fsync_dir(dir)?;
+    let mark = checkpoint.join(DURABLE_MARK);
+    std::fs::File::create(&mark).and_then(|f| f.sync_all()).ctx(|| format!("create {}", mark.display()))?;
+    sync::fsync_dir(&checkpoint)
+}
+
+/// [`make_durable`] off the pause's path. Losing the race with a resume or a kill (the checkpoint
+/// is gone) is fine; any other failure is logged.
+fn make_durable_in_background(id: SandboxId, dir: PathBuf) {
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        match make_durable(&dir) {
+            Ok(()) => tracing::debug!(%id, ms = started.elapsed().as_millis(), "checkpoint is durable"),
+            Err(e) if dir.join("checkpoint/manifest.json").exists() => {
+                tracing::error!(%id, %e, "could not flush a paused sandbox's checkpoint to disk; it survives a server crash but not a host crash")
+            }
+            Err(_) => {}
+        }
+    });
 }
 
 #[async_trait]
@@ -704,8 +746,8 @@ impl Runtime for RuncRuntime {
         // while the images are made durable.
         let (persisted, disconnected) = tokio::join!(
             {
-                let (dir, record, id_map) = (dir.clone(), record.clone(), self.cfg.id_map);
-                async move { tokio::task::spawn_blocking(move || persist_checkpoint(&dir, &record, id_map)).await.expect("pause finish task") }
+                let (dir, record, id_map, sync_now) = (dir.clone(), record.clone(), self.cfg.id_map, self.cfg.sync_pause);
+                async move { tokio::task::spawn_blocking(move || persist_checkpoint(&dir, &record, id_map, sync_now)).await.expect("pause finish task") }
             },
             self.disconnect_network(&record)
         );
@@ -728,6 +770,9 @@ impl Runtime for RuncRuntime {
             });
         }
         let persisted_ms = started.elapsed().as_millis();
+        if !self.cfg.sync_pause {
+            make_durable_in_background(id.clone(), dir.clone());
+        }
         overlay::unmount(&dir.join("bundle/rootfs"))?;
         // Cumulative milliseconds at the end of each step: where a pause spends its time.
         tracing::info!(%id, dumped_ms, deleted_ms, persisted_ms, total_ms = started.elapsed().as_millis(), "sandbox paused");

@@ -1,4 +1,4 @@
-//! Durability helpers: a pause reported done must survive a host crash.
+//! Durability helpers: flushing a checkpoint and the upper dir it goes with to disk.
 
 use crate::error::IoContext;
 use crate::RuntimeError;

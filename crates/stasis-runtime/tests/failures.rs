@@ -116,3 +116,31 @@ async fn a_full_disk_fails_the_pause_and_the_sandbox_keeps_running() {
     let _ = nix::mount::umount2(&dir, nix::mount::MntFlags::MNT_DETACH);
     result.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_is_flushed_to_disk_before_it_answers_or_right_after() {
+    for sync_pause in [true, false] {
+        let data = PathBuf::from(format!("/var/lib/stasis-test-durable-{sync_pause}"));
+        let mut cfg = common::config(&data);
+        cfg.sync_pause = sync_pause;
+        let rt = common::open_runtime_with(cfg).await;
+        let id = SandboxId::generate();
+        rt.create(&id, spec(128)).await.unwrap();
+        rt.exec(&id, ExecRequest::new(["/bin/sh", "-c", "echo kept > /root/file"])).await.unwrap();
+        rt.pause(&id).await.unwrap();
+        let mark = data.join("sandboxes").join(id.as_str()).join("checkpoint/durable");
+        if sync_pause {
+            assert!(mark.exists(), "sync_pause: flushed before the pause answered");
+        } else {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while !mark.exists() {
+                assert!(std::time::Instant::now() < deadline, "the background flush never marked the checkpoint durable");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        rt.resume(&id).await.unwrap();
+        let out = rt.exec(&id, ExecRequest::new(["cat", "/root/file"])).await.unwrap();
+        assert_eq!(out.stdout_str(), "kept\n");
+        rt.kill(&id).await.unwrap();
+    }
+}

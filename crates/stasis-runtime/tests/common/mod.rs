@@ -29,6 +29,11 @@ pub async fn open_runtime(data: &Path, criu: Option<PathBuf>) -> RuncRuntime {
     if let Some(c) = criu {
         cfg.criu_binary = c;
     }
+    open_runtime_with(cfg).await
+}
+
+/// [`open_runtime`] with a configuration of the caller's.
+pub async fn open_runtime_with(cfg: RuntimeConfig) -> RuncRuntime {
     let rt = RuncRuntime::new(cfg).await.expect("open runtime");
     let store = rt.templates().clone();
     tokio::task::spawn_blocking(move || store.build("base", &|line| eprintln!("{line}"))).await.unwrap().expect("build template base");
