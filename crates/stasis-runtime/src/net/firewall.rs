@@ -13,8 +13,6 @@ use ipnet::Ipv4Net;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
-use std::process::Stdio;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
 
 /// Destinations no sandbox may reach, whatever its policy: "this" network, loopback, link-local
@@ -35,25 +33,7 @@ pub struct Firewall {
 }
 
 async fn nft(script: &str) -> Result<(), RuntimeError> {
-    let mut child = tokio::process::Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| RuntimeError::Command { what: "nft".into(), detail: format!("cannot run it: {e}; install nftables") })?;
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    stdin.write_all(script.as_bytes()).await.map_err(|e| RuntimeError::io("write to nft", e))?;
-    drop(stdin);
-    let out = child.wait_with_output().await.map_err(|e| RuntimeError::io("wait for nft", e))?;
-    if !out.status.success() {
-        return Err(RuntimeError::Command {
-            what: "firewall update (nft)".into(),
-            detail: format!("{}; script:\n{script}", String::from_utf8_lossy(&out.stderr).trim()),
-        });
-    }
-    Ok(())
+    super::script::run(&["nft", "-f", "-"], script, "firewall update (nft)", "nftables").await
 }
 
 fn set_of(nets: &[Ipv4Net]) -> String {

@@ -7,41 +7,15 @@
 
 use super::lease::{Slot, PREFIX_LEN};
 use crate::RuntimeError;
-use std::process::Stdio;
-use tokio::io::AsyncWriteExt;
 
-/// Run `ip -batch -` (optionally inside the network namespace of `pid`) with `script`.
+/// Run `ip -batch -` (inside the network namespace of `pid` when given) with `script`.
 async fn ip_batch(netns_pid: Option<i32>, script: &str) -> Result<(), RuntimeError> {
-    let mut cmd = match netns_pid {
-        Some(pid) => {
-            let mut c = tokio::process::Command::new("nsenter");
-            c.arg(format!("--net=/proc/{pid}/ns/net")).args(["ip", "-batch", "-"]);
-            c
-        }
-        None => {
-            let mut c = tokio::process::Command::new("ip");
-            c.args(["-batch", "-"]);
-            c
-        }
+    let netns = netns_pid.map(|pid| format!("--net=/proc/{pid}/ns/net"));
+    let argv: Vec<&str> = match &netns {
+        Some(arg) => vec!["nsenter", arg, "ip", "-batch", "-"],
+        None => vec!["ip", "-batch", "-"],
     };
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| RuntimeError::Command { what: "ip (iproute2)".into(), detail: format!("cannot run it: {e}; install iproute2") })?;
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    stdin.write_all(script.as_bytes()).await.map_err(|e| RuntimeError::io("write to ip -batch", e))?;
-    drop(stdin);
-    let out = child.wait_with_output().await.map_err(|e| RuntimeError::io("wait for ip -batch", e))?;
-    if !out.status.success() {
-        return Err(RuntimeError::Command {
-            what: "network setup (ip -batch)".into(),
-            detail: format!("{}; script:\n{script}", String::from_utf8_lossy(&out.stderr).trim()),
-        });
-    }
-    Ok(())
+    super::script::run(&argv, script, "network setup (ip -batch)", "iproute2").await
 }
 
 pub fn exists(host_if: &str) -> bool {

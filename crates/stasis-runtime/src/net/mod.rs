@@ -9,6 +9,7 @@ mod firewall;
 mod lease;
 mod link;
 pub mod policy;
+mod script;
 
 use crate::error::IoContext;
 use crate::RuntimeError;
