@@ -27,10 +27,11 @@ pub fn exists(host_if: &str) -> bool {
 /// sandbox, or an interrupted attempt) is completed, not recreated, so open connections live on.
 pub async fn plumb(pid: i32, host_if: &str, slot: Slot, mtu: u32) -> Result<(), RuntimeError> {
     let created = !exists(host_if);
+    let mut host = String::new();
     if created {
-        ip_batch(None, &format!("link add {host_if} mtu {mtu} type veth peer name eth0 netns {pid}\n")).await?;
+        host.push_str(&format!("link add {host_if} mtu {mtu} type veth peer name eth0 netns {pid}\n"));
     }
-    let host = format!("addr replace {}/{PREFIX_LEN} dev {host_if}\nlink set {host_if} up\n", slot.host);
+    host.push_str(&format!("addr replace {}/{PREFIX_LEN} dev {host_if}\nlink set {host_if} up\n", slot.host));
     let inside = format!(
         "addr replace {}/{PREFIX_LEN} dev eth0\n\
          link set eth0 up\n\

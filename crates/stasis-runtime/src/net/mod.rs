@@ -115,10 +115,13 @@ impl Network {
     /// `strict`: a domain that does not resolve fails the call instead of being skipped.
     pub async fn connect(&self, pid: i32, index: u32, policy: &EgressPolicy, strict: bool) -> Result<(), RuntimeError> {
         let resolved = policy.resolve(strict).await?;
-        self.firewall.set(index, &resolved).await?;
         let host_if = self.host_if(index);
-        if let Err(e) = link::plumb(pid, &host_if, self.slot(index), self.mtu).await {
+        // Independent: the rules key on the link's name, and until they are in place the
+        // table's catch-all rejects the link's traffic.
+        let (ruled, plumbed) = tokio::join!(self.firewall.set(index, &resolved), link::plumb(pid, &host_if, self.slot(index), self.mtu));
+        if let Err(e) = ruled.and(plumbed) {
             let _ = self.firewall.remove(index).await;
+            let _ = link::remove(&host_if).await;
             return Err(e);
         }
         Ok(())
