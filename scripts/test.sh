@@ -3,7 +3,9 @@
 # tests use (reusing a build from an earlier run when its recipe is unchanged), runs clippy and
 # every test, as root, against real runc and CRIU, then the official E2B SDKs (JS and Python,
 # pinned in tests/conformance) against a real server. STASIS_CYCLES sets the pause/resume cycle
-# count of the soak test (default 100; 1000 for the full soak).
+# count of the soak test (default 100; 1000 for the full soak); STASIS_LOAD_SECS the length of
+# the load test (default 30; 120 for the full run); STASIS_FUZZ_SECS the time per fuzz target
+# (default 30).
 #
 #   sudo scripts/test.sh
 set -Eeuo pipefail
@@ -30,6 +32,9 @@ cargo test --locked --workspace --no-fail-fast -- --test-threads "$(nproc)"
 
 say "API fuzzing: schemathesis against the served OpenAPI document"
 tests/api-fuzz/run.sh
+
+say "fuzzing: libFuzzer on the Connect codec, envd's messages and the REST API"
+tests/fuzz/run.sh
 
 say "conformance: the official E2B SDKs against a real server"
 STASIS_CONFORMANCE_NO_BUILD=1 tests/conformance/run.sh

@@ -226,6 +226,18 @@ async fn bad_input_gets_connect_errors_and_never_crashes() {
         .unwrap();
     assert_eq!(r.status(), 429);
     assert_eq!(r.json::<Value>().await.unwrap()["code"], "resource_exhausted");
+    // An oversized /init (plain HTTP: 413), and streaming bodies that really are over the limit.
+    let big_init = format!(r#"{{"envVars":{{"A":"{}"}}}}"#, "a".repeat(200_000));
+    let r = envd.req(reqwest::Method::POST, "/init").header("Content-Type", "application/json").body(big_init).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], 413);
+    let big_start = encode_envelope(0, start_body(&format!("echo {}", "a".repeat(200_000))).to_string().as_bytes());
+    let big_watch = encode_envelope(0, format!(r#"{{"path":"/{}"}}"#, "a".repeat(200_000)).as_bytes());
+    for (method, body) in [("process.Process/Start", big_start), ("filesystem.Filesystem/WatchDir", big_watch)] {
+        let (st, bytes) = raw_stream(&envd, method, body).await;
+        assert_eq!(st, 200, "{method}");
+        assert_eq!(end_error(&bytes)["code"], "resource_exhausted", "{method}");
+    }
 
     // Streams: errors in the end envelope with HTTP 200.
     let good = encode_envelope(0, start_body("echo x").to_string().as_bytes());

@@ -54,8 +54,9 @@ async fn shutdown_signal() {
     }
 }
 
-/// Keys from `STASIS_API_KEYS`; without any, one generated on first start, kept in the data dir
-/// (mode 0600) and printed once.
+/// Keys from `STASIS_API_KEYS`; without any, one generated on first start and kept in the data
+/// dir (mode 0600). Only where it is kept is printed: the server's output usually ends up in a
+/// log (the journal, a file), and keys never belong in logs.
 fn api_keys(cfg: &ServerConfig) -> anyhow::Result<ApiKeys> {
     if !cfg.api_keys.is_empty() {
         return Ok(ApiKeys::new(&cfg.api_keys));
@@ -70,7 +71,7 @@ fn api_keys(cfg: &ServerConfig) -> anyhow::Result<ApiKeys> {
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).with_context(|| format!("create {}", path.display()))?;
     f.write_all(key.as_bytes())?;
     f.sync_all()?;
-    eprintln!("generated an API key (stored in {}, shown only now):\n\n    export E2B_API_KEY={key}\n", path.display());
+    eprintln!("generated an API key, stored in {0} (mode 0600); to use it:\n\n    export E2B_API_KEY=$(sudo cat {0})\n", path.display());
     Ok(ApiKeys::new([key]))
 }
 

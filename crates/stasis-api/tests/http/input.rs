@@ -125,7 +125,9 @@ async fn oversized_bodies_are_413() {
     let h = Harness::start().await;
     let id = h.create_base(K1).await;
     let big = format!(r#"{{"templateID": "base", "metadata": {{"a": "{}"}}}}"#, "x".repeat((1 << 20) + 10));
-    for path in ["/v2/sandboxes".to_owned(), format!("/sandboxes/{id}/timeout"), format!("/sandboxes/{id}/pause")] {
+    let paths = ["/v2/sandboxes", "/sandboxes", "/sandboxes/{id}/timeout", "/sandboxes/{id}/pause", "/sandboxes/{id}/resume"];
+    let more = ["/sandboxes/{id}/connect", "/v2/sandboxes/{id}/connect", "/sandboxes/{id}/refreshes"];
+    for path in paths.iter().chain(&more).map(|p| p.replace("{id}", &id)) {
         let b = h.req(Method::POST, &path, Some(K1)).header("content-type", "application/json").body(big.clone());
         let (status, v) = split(b.send().await.unwrap()).await;
         assert_error(status, &v, 413);
