@@ -16,6 +16,12 @@ require_root
 scripts/setup.sh
 require_cargo
 
+# Both lock files up to date, checked before anything long runs: fuzz/ has its own (it is not a
+# workspace member) and it follows the workspace crates' dependencies.
+cargo metadata --locked --format-version 1 >/dev/null || die "Cargo.lock is out of date: run cargo update -w and commit it"
+(cd fuzz && cargo metadata --locked --format-version 1 >/dev/null) \
+    || die "fuzz/Cargo.lock is out of date (a workspace crate's dependencies changed): run cargo update -w in fuzz/ and commit it"
+
 say "building (debug, all targets)"
 cargo build --locked --workspace --all-targets
 
