@@ -60,8 +60,20 @@ impl Runc {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        self.run_locked_env(what, lock, args, &[]).await
+    }
+
+    /// With environment variables for runc and the CRIU (and CRIU's action scripts) it runs.
+    async fn run_locked_env<I, S>(&self, what: &str, lock: Option<&Path>, args: I, env: &[(&str, String)]) -> Result<Vec<u8>, RuntimeError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let mut cmd = self.command_locked(lock);
         cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let out = cmd.output().await.map_err(|e| RuntimeError::io(format!("spawn {}", self.binary.display()), e))?;
         if out.status.success() {
             Ok(out.stdout)
@@ -121,10 +133,10 @@ impl Runc {
     }
 
     /// Restore detached; returns the restored init's host pid.
-    pub async fn restore(&self, id: &str, bundle: &Path, images: &Path, work: &Path, lock: &Path) -> Result<i32, RuntimeError> {
+    pub async fn restore(&self, id: &str, bundle: &Path, images: &Path, work: &Path, lock: &Path, env: &[(&str, String)]) -> Result<i32, RuntimeError> {
         let pid_file = bundle.join("init.pid");
         let _ = std::fs::remove_file(&pid_file);
-        self.run_locked(
+        self.run_locked_env(
             "runc restore",
             Some(lock),
             [
@@ -141,6 +153,7 @@ impl Runc {
                 pid_file.as_os_str(),
                 id.as_ref(),
             ],
+            env,
         )
         .await?;
         read_pid(&pid_file)

@@ -119,7 +119,9 @@ pub struct RuncRuntime {
     runc: Runc,
     templates: TemplateStore,
     envd: PathBuf,
-    criu_config: PathBuf,
+    /// CRIU action script readying a sandbox's network before its sockets are restored.
+    restore_hook: PathBuf,
+    host_netns: String,
     nofile_limit: u64,
     slots: Mutex<HashMap<SandboxId, Arc<Slot>>>,
     reaper: Reaper,
@@ -155,9 +157,12 @@ impl RuncRuntime {
         let data_lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
             RuntimeError::io(format!("{} is in use by another stasis process", cfg.data_dir.display()), e.into())
         })?;
+        // Sandboxes paused by an earlier version name this shared file in their OCI config.
         let criu_config = cfg.data_dir.join("criu-runc.conf");
         std::fs::write(&criu_config, CRIU_CONFIG).ctx(|| format!("write {}", criu_config.display()))?;
         let envd = install_envd(&cfg.envd_binary, &cfg.data_dir.join("bin"))?;
+        let restore_hook = crate::net::restore_hook::install(&cfg.data_dir.join("bin"))?;
+        let host_netns = crate::net::restore_hook::host_netns()?;
         let net = match &cfg.network {
             Some(n) => Some(Network::open(n.clone(), &data_dir_tag(&cfg.data_dir)[..6]).await?),
             None => None,
@@ -169,7 +174,8 @@ impl RuncRuntime {
             runc: Runc { binary: cfg.runc_binary.clone(), root: cfg.run_dir.clone(), criu: cfg.criu_binary.clone() },
             templates: TemplateStore::new(cfg.templates_dir.clone(), cfg.id_map, cfg.debian_mirror.clone()),
             envd,
-            criu_config,
+            restore_hook,
+            host_netns,
             nofile_limit,
             slots: Mutex::new(HashMap::new()),
             reaper: Reaper::start().ctx(|| "become the child subreaper of sandbox inits".into())?,
@@ -249,7 +255,7 @@ impl RuncRuntime {
     }
 
     /// Give a running sandbox its link and egress rules (nothing to do without networking).
-    async fn connect_network(&self, id: &SandboxId, pid: i32, record: &SandboxRecord, strict: bool) -> Result<(), RuntimeError> {
+    async fn connect_network(&self, id: &SandboxId, pid: i32, record: &SandboxRecord, strict: bool, restored: bool) -> Result<(), RuntimeError> {
         let (Some(net), Some(index)) = (&self.net, record.net_slot) else { return Ok(()) };
         if !net.reclaim(index, &self.sandbox_dir(id))? {
             return Err(RuntimeError::Command {
@@ -257,7 +263,7 @@ impl RuncRuntime {
                 detail: format!("address slot {index} of sandbox {id} was taken by another sandbox while this one was down"),
             });
         }
-        net.connect(pid, index, &self.read_policy(id)?, strict).await
+        net.connect(pid, index, &self.read_policy(id)?, strict, restored).await
     }
 
     /// Remove a sandbox's link and rules; the address stays leased.
@@ -271,7 +277,7 @@ impl RuncRuntime {
     /// A pause that failed before the dump leaves the sandbox running: give its network back.
     async fn reconnect_after_failed_pause(&self, id: &SandboxId, record: &SandboxRecord, detail: &mut String) {
         if let Some(live) = self.live(id) {
-            if let Err(e) = self.connect_network(id, live.pid, record, false).await {
+            if let Err(e) = self.connect_network(id, live.pid, record, false, false).await {
                 detail.push_str(&format!("; reconnecting its network failed too: {e}"));
             }
         }
@@ -312,7 +318,7 @@ impl RuncRuntime {
                     // A restore interrupted by the crash never brought lo up.
                     self.attach(&id, s.pid, true).await?;
                     let record = self.read_record(&id)?;
-                    if let Err(e) = self.connect_network(&id, s.pid, &record, false).await {
+                    if let Err(e) = self.connect_network(&id, s.pid, &record, false, false).await {
                         tracing::error!(%id, %e, "could not reconnect a running sandbox's network");
                     }
                 }
@@ -360,13 +366,16 @@ impl RuncRuntime {
         std::os::unix::fs::chown(&upper, Some(base), Some(base)).ctx(|| "chown upper dir".into())?;
         std::fs::set_permissions(&upper, std::fs::Permissions::from_mode(0o755)).ctx(|| "chmod upper dir".into())?;
 
+        // Its own CRIU configuration: a restore adds the network hook to it for that one run.
+        let criu_config = dir.join(CRIU_CONFIG_FILE);
+        std::fs::write(&criu_config, CRIU_CONFIG).ctx(|| format!("write {}", criu_config.display()))?;
         let oci = build_spec(&SpecParams {
             hostname: "sandbox",
             env: &spec.env,
             limits: &spec.limits,
             id_map: self.cfg.id_map,
             envd_host_path: &self.envd,
-            criu_config: &self.criu_config,
+            criu_config: &criu_config,
             cgroups_path: PathBuf::from(format!("/stasis/{id}")),
             nofile_limit: self.nofile_limit,
         });
@@ -397,7 +406,7 @@ impl RuncRuntime {
         overlay::mount_overlay(&template_rootfs, &upper, &work, &rootfs)?;
         let pid = self.runc.run_detached(id.as_str(), &bundle, &dir.join(OP_LOCK)).await?;
         self.attach(id, pid, true).await?;
-        self.connect_network(id, pid, &record, true).await?;
+        self.connect_network(id, pid, &record, true, false).await?;
         let recipe = self.templates.recipe(&spec.template)?;
         if let Some(start) = recipe.start {
             self.start_template_command(id, dir, start, recipe.ready_port).await?;
@@ -483,7 +492,23 @@ impl RuncRuntime {
         let work = dir.join("restore-work");
         let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(&work).ctx(|| format!("create {}", work.display()))?;
-        let pid = match self.runc.restore(id.as_str(), &dir.join("bundle"), images, &work, &dir.join(OP_LOCK)).await {
+        // Sandboxes made before per-sandbox CRIU configurations restore as they were paused.
+        let criu_config = dir.join(CRIU_CONFIG_FILE);
+        let mut env = Vec::new();
+        if let (Some(net), Some(index), true) = (&self.net, record.net_slot, criu_config.exists()) {
+            let hooked = format!("{CRIU_CONFIG}action-script {}\n", self.restore_hook.display());
+            std::fs::write(&criu_config, hooked).ctx(|| format!("write {}", criu_config.display()))?;
+            env.push(("STASIS_RESTORE_ADDR", net.slot(index).sandbox.to_string()));
+            env.push(("STASIS_HOST_NETNS", self.host_netns.clone()));
+        }
+        let restored = self.runc.restore(id.as_str(), &dir.join("bundle"), images, &work, &dir.join(OP_LOCK), &env).await;
+        if !env.is_empty() {
+            // Checkpoints need no hook: do not make them run it for every action.
+            if let Err(e) = std::fs::write(&criu_config, CRIU_CONFIG) {
+                tracing::warn!(%id, %e, "could not take the restore hook out of the CRIU configuration");
+            }
+        }
+        let pid = match restored {
             Ok(pid) => pid,
             Err(err) => {
                 let detail = format!("{err}; criu: {}", Self::dump_log_tail(&work, "restore.log"));
@@ -495,7 +520,7 @@ impl RuncRuntime {
         let _ = std::fs::remove_dir_all(&work);
         let restored_ms = started.elapsed().as_millis();
         self.attach(id, pid, true).await?;
-        let connected = self.connect_network(id, pid, record, false).await;
+        let connected = self.connect_network(id, pid, record, false, true).await;
         tracing::debug!(%id, restored_ms, network_ms = started.elapsed().as_millis() - restored_ms, "restore steps");
         if let Err(e) = connected {
             // A sandbox without its network is not what was paused: undo the restore.
@@ -513,6 +538,9 @@ impl RuncRuntime {
         std::fs::read(work.join(log)).map(|b| last_lines(&b, 8)).unwrap_or_default()
     }
 }
+
+/// A sandbox's CRIU configuration file (named in its OCI config for runc to pass on).
+const CRIU_CONFIG_FILE: &str = "criu.conf";
 
 /// Where a resume moves the checkpoint it restored from, to delete it in the background.
 const USED_CHECKPOINT: &str = "checkpoint.used";

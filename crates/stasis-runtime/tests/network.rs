@@ -79,6 +79,24 @@ async fn egress_policy_isolation_and_the_host_side_across_pause_resume_kill() {
     let addr = sh(&rt, &open, "ip -4 -o addr show eth0").await.stdout_str();
     assert!(addr.contains(&format!("{}/30", slot.sandbox)), "{addr}");
     assert_eq!(fetch(&rt, &open).await, "200", "egress with the internet on");
+    // Sockets tied to the network must come back after a pause (checked below): a connected UDP
+    // socket (a DNS lookup under way) and a listener on the sandbox's own address. CRIU connects
+    // and binds them again before the link is plumbed; without the restore hook this sandbox
+    // could never be resumed. (Started before any restore: `runc exec` does not join the time
+    // namespace CRIU gives a restored sandbox, and CRIU cannot restore a tree split across two.)
+    let held = format!(
+        "cat > /tmp/held.py <<'EOF'\n\
+         import socket, threading, time\n\
+         dns = [l.split()[1] for l in open('/etc/resolv.conf') if l.startswith('nameserver')][0]\n\
+         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.connect((dns, 53))\n\
+         t = socket.socket(); t.bind(('{}', 8081)); t.listen()\n\
+         while True: t.accept()[0].close()\n\
+         EOF\n\
+         setsid python3 /tmp/held.py >/tmp/held.log 2>&1 </dev/null & sleep 1",
+        slot.sandbox
+    );
+    sh(&rt, &open, &held).await;
+    assert!(reaches(&rt, &open, &slot.sandbox.to_string(), 8081).await, "the listener on the sandbox's address is up");
 
     // Internet off: nothing gets out, not even DNS.
     let closed = sandbox(&rt, EgressPolicy { internet: false, ..Default::default() }).await;
@@ -121,6 +139,10 @@ async fn egress_policy_isolation_and_the_host_side_across_pause_resume_kill() {
     assert!(addr.contains(&format!("{}/30", slot.sandbox)) && addr.contains(&format!("default via {}", slot.host)), "{addr}");
     assert!(nft_table(&table).contains("9.9.9.9"), "the policy is back after resume");
     assert_eq!(fetch(&rt, &open).await, "200", "egress after resume");
+    assert!(reaches(&rt, &open, &slot.sandbox.to_string(), 8081).await, "the listener on the sandbox's address after resume");
+    let lo = sh(&rt, &open, "ip -4 -o addr show lo").await.stdout_str();
+    assert!(!lo.contains(&slot.sandbox.to_string()), "the restore hook's address is gone from lo: {lo}");
+    assert!(sh(&rt, &open, "pgrep -f held.py").await.exit_code == 0, "the process holding the sockets was restored");
 
     // A policy changed while paused applies at resume.
     rt.pause(&closed).await.unwrap();

@@ -205,7 +205,8 @@ async fn processes_and_files_survive_pause_and_resume() {
     sbx.files().write("/home/user/state.txt", "hello").await.unwrap();
     let counter = sbx
         .commands()
-        .run_background("i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done", CommandOptions::new().no_timeout())
+        // Written aside and renamed, so a read never catches the file truncated and empty.
+        .run_background("i=0; while true; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done", CommandOptions::new().no_timeout())
         .await
         .unwrap();
     let pid = counter.pid();

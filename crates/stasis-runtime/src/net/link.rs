@@ -25,7 +25,8 @@ pub fn exists(host_if: &str) -> bool {
 /// Give the sandbox whose init is `pid` its `eth0`, its address and a default route through the
 /// host end. Idempotent: a pair that exists already (a restarted server taking over a running
 /// sandbox, or an interrupted attempt) is completed, not recreated, so open connections live on.
-pub async fn plumb(pid: i32, host_if: &str, slot: Slot, mtu: u32) -> Result<(), RuntimeError> {
+/// `restored`: the sandbox was just restored, so the restore hook's address on `lo` goes too.
+pub async fn plumb(pid: i32, host_if: &str, slot: Slot, mtu: u32, restored: bool) -> Result<(), RuntimeError> {
     let created = !exists(host_if);
     let mut host = String::new();
     if created {
@@ -45,7 +46,15 @@ pub async fn plumb(pid: i32, host_if: &str, slot: Slot, mtu: u32) -> Result<(), 
     if configured.is_err() && created {
         let _ = remove(host_if).await;
     }
+    if configured.is_ok() && restored {
+        drop_restore_address(pid, slot).await;
+    }
     configured
+}
+
+/// Remove what the restore hook put on `lo` (the address now lives on `eth0`); absent is fine.
+async fn drop_restore_address(pid: i32, slot: Slot) {
+    let _ = ip_batch(Some(pid), &format!("addr del {}/32 dev lo\n", slot.sandbox)).await;
 }
 
 /// Delete the pair (from the host end). Absent already is fine.

@@ -9,6 +9,7 @@ mod firewall;
 mod lease;
 mod link;
 pub mod policy;
+pub mod restore_hook;
 mod script;
 
 use crate::error::IoContext;
@@ -112,13 +113,14 @@ impl Network {
     }
 
     /// Give the running sandbox whose init is `pid` its link in slot `index`, with `policy`.
-    /// `strict`: a domain that does not resolve fails the call instead of being skipped.
-    pub async fn connect(&self, pid: i32, index: u32, policy: &EgressPolicy, strict: bool) -> Result<(), RuntimeError> {
+    /// `strict` (create, update): a domain that does not resolve fails the call instead of being
+    /// skipped. `restored`: right after a restore (see [`restore_hook`]).
+    pub async fn connect(&self, pid: i32, index: u32, policy: &EgressPolicy, strict: bool, restored: bool) -> Result<(), RuntimeError> {
         let resolved = policy.resolve(strict).await?;
         let host_if = self.host_if(index);
         // Independent: the rules key on the link's name, and until they are in place the
         // table's catch-all rejects the link's traffic.
-        let (ruled, plumbed) = tokio::join!(self.firewall.set(index, &resolved), link::plumb(pid, &host_if, self.slot(index), self.mtu));
+        let (ruled, plumbed) = tokio::join!(self.firewall.set(index, &resolved), link::plumb(pid, &host_if, self.slot(index), self.mtu, restored));
         if let Err(e) = ruled.and(plumbed) {
             let _ = self.firewall.remove(index).await;
             let _ = link::remove(&host_if).await;
