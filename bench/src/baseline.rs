@@ -40,19 +40,23 @@ pub struct Cycle {
     pub durability: Duration,
     pub dump_log: String,
     pub restore_log: String,
+    /// With `profile`: how long after runc was started CRIU's dump and restore logs appeared, ms.
+    pub criu_started_ms: (f64, f64),
 }
 
 /// `runc checkpoint`, then `runc restore --detach`, then (optionally) `runc exec` of
-/// `first_command`.
-pub async fn cycle(cfg: &RuntimeConfig, id: &SandboxId, first_command: Option<&[&str]>) -> anyhow::Result<Cycle> {
+/// `first_command`. With `profile`, also when CRIU started within each runc command.
+pub async fn cycle(cfg: &RuntimeConfig, id: &SandboxId, first_command: Option<&[&str]>, profile: bool) -> anyhow::Result<Cycle> {
     let sdir = cfg.data_dir.join("sandboxes").join(id.as_str());
     let images = sdir.join("baseline-images");
     let _ = std::fs::remove_dir_all(&images);
     std::fs::create_dir_all(&images)?;
     let images_s = images.to_string_lossy().to_string();
+    let grab = profile.then(|| crate::crlog::Grab::start(images.join("dump.log")));
     let t = Instant::now();
     runc(cfg, &["checkpoint", "--image-path", &images_s, "--file-locks", id.as_str()]).await?;
     let pause = t.elapsed();
+    let dump_started = grab.map(|g| g.finish().after_ms(t)).unwrap_or(f64::NAN);
     let image_bytes = dir_size(&images);
     let durability = {
         let images = images.clone();
@@ -61,9 +65,11 @@ pub async fn cycle(cfg: &RuntimeConfig, id: &SandboxId, first_command: Option<&[
     // PLATFORM.md: the images must be readable by the mapped root before restore.
     chown_r(&images, cfg.id_map.host_base)?;
     let bundle = sdir.join("bundle").to_string_lossy().to_string();
+    let grab = profile.then(|| crate::crlog::Grab::start(images.join("restore.log")));
     let t = Instant::now();
     runc(cfg, &["restore", "--detach", "--bundle", &bundle, "--image-path", &images_s, "--file-locks", id.as_str()]).await?;
     let resume = t.elapsed();
+    let restore_started = grab.map(|g| g.finish().after_ms(t)).unwrap_or(f64::NAN);
     let first_command = match first_command {
         Some(argv) => {
             let mut args = vec!["exec", id.as_str()];
@@ -77,13 +83,13 @@ pub async fn cycle(cfg: &RuntimeConfig, id: &SandboxId, first_command: Option<&[
     let dump_log = std::fs::read_to_string(images.join("dump.log")).unwrap_or_default();
     let restore_log = std::fs::read_to_string(images.join("restore.log")).unwrap_or_default();
     std::fs::remove_dir_all(&images)?;
-    Ok(Cycle { pause, resume, first_command, image_bytes, durability, dump_log, restore_log })
+    Ok(Cycle { pause, resume, first_command, image_bytes, durability, dump_log, restore_log, criu_started_ms: (dump_started, restore_started) })
 }
 
 /// `runc checkpoint` then `runc restore --detach` of a running sandbox; returns both durations
 /// and the image size.
 pub async fn pause_resume(cfg: &RuntimeConfig, id: &SandboxId) -> anyhow::Result<(Duration, Duration, u64)> {
-    let c = cycle(cfg, id, None).await?;
+    let c = cycle(cfg, id, None, false).await?;
     Ok((c.pause, c.resume, c.image_bytes))
 }
 

@@ -34,10 +34,24 @@ pub fn gaps(log: &str, n: usize) -> Vec<(f64, String)> {
 
 /// Keeps hold of a log file that will be deleted soon after it is written (Stasis removes the
 /// restore work dir when a resume succeeds): opens it as soon as it appears and reads it through
-/// that descriptor at the end.
+/// that descriptor at the end. When it appeared tells when CRIU started, from outside and
+/// without slowing anyone down but the polling thread (every 0.5 ms).
 pub struct Grab {
     stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Option<std::fs::File>>,
+    thread: std::thread::JoinHandle<Option<(std::fs::File, Instant)>>,
+}
+
+/// A grabbed log and when its file appeared.
+pub struct Grabbed {
+    pub text: String,
+    pub appeared: Option<Instant>,
+}
+
+impl Grabbed {
+    /// How long after `t` the log appeared, ms (NaN if it never did).
+    pub fn after_ms(&self, t: Instant) -> f64 {
+        self.appeared.map(|a| a.saturating_duration_since(t).as_secs_f64() * 1000.0).unwrap_or(f64::NAN)
+    }
 }
 
 impl Grab {
@@ -48,7 +62,7 @@ impl Grab {
             let deadline = Instant::now() + Duration::from_secs(600);
             while !flag.load(Ordering::Relaxed) && Instant::now() < deadline {
                 if let Ok(f) = std::fs::File::open(&path) {
-                    return Some(f);
+                    return Some((f, Instant::now()));
                 }
                 std::thread::sleep(Duration::from_micros(500));
             }
@@ -57,13 +71,15 @@ impl Grab {
         Grab { stop, thread }
     }
 
-    pub fn finish(self) -> String {
+    pub fn finish(self) -> Grabbed {
         self.stop.store(true, Ordering::Relaxed);
         let mut text = String::new();
-        if let Ok(Some(mut f)) = self.thread.join() {
+        let mut appeared = None;
+        if let Ok(Some((mut f, at))) = self.thread.join() {
             let _ = f.read_to_string(&mut text);
+            appeared = Some(at);
         }
-        text
+        Grabbed { text, appeared }
     }
 }
 

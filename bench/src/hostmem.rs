@@ -92,6 +92,27 @@ pub fn mem_available() -> u64 {
     std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| field(&t, "MemAvailable")).unwrap_or(0) << 10
 }
 
+/// The host-wide numbers of /proc/meminfo that a sandbox can grow, bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HostMemory {
+    /// What `free` calls used: MemTotal − MemFree − Buffers − Cached − SReclaimable.
+    pub used: u64,
+    pub slab_unreclaimable: u64,
+    pub kernel_stack: u64,
+    pub page_tables: u64,
+}
+
+pub fn host() -> HostMemory {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let f = |k: &str| field(&text, k).unwrap_or(0) << 10;
+    HostMemory {
+        used: f("MemTotal").saturating_sub(f("MemFree") + f("Buffers") + f("Cached") + f("SReclaimable")),
+        slab_unreclaimable: f("SUnreclaim"),
+        kernel_stack: f("KernelStack"),
+        page_tables: f("PageTables"),
+    }
+}
+
 /// The 1-, 5- and 15-minute load averages, as /proc prints them.
 pub fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg").map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()

@@ -303,26 +303,27 @@ impl Ctx<'_> {
 
         let mut d: [Dist; 8] = Default::default(); // pause, resume, first, image × 2 sides
         let mut mem: [Dist; 4] = Default::default(); // RSS after resume, cgroup after resume × 2 sides
-        // Per run: Stasis pause call, its CRIU dump, Stasis resume call, its CRIU restore,
-        // the baseline's CRIU dump and restore, durability of the baseline's images, the
-        // baseline's runc checkpoint and restore.
-        let mut prof: Vec<[f64; 9]> = Vec::new();
+        let mut prof: Vec<ProfRun> = Vec::new();
         let mut logs: Option<(String, String)> = None;
         for run in 0..=self.runs {
             let timed = run > 0;
-            let mut p = [f64::NAN; 9];
+            let mut p = ProfRun::default();
             for side in order(run) {
                 if side == Side::Stasis {
-                    let pause = self.api.pause(&id).await?;
                     let sdir = self.server_sandbox_dir(&id);
+                    let grab = |rel: &str| sdir.as_ref().filter(|_| profile).map(|s| crlog::Grab::start(s.join(rel)));
+                    let dump_grab = grab("checkpoint.partial/work/dump.log");
+                    let t = Instant::now();
+                    let pause = self.api.pause(&id).await?;
+                    let dump_grabbed = dump_grab.map(crlog::Grab::finish);
                     let image = sdir.as_ref().map(|s| dir_size(&s.join("checkpoint/images"))).unwrap_or(0);
                     let dump_log = sdir.as_ref().and_then(|s| std::fs::read_to_string(s.join("checkpoint/work/dump.log")).ok()).unwrap_or_default();
-                    let grab = sdir.as_ref().filter(|_| profile).map(|s| crlog::Grab::start(s.join("restore-work/restore.log")));
-                    let t = Instant::now();
+                    let restore_grab = grab("restore-work/restore.log");
+                    let t2 = Instant::now();
                     let resume = self.api.resume(&id).await?;
                     sbx.commands().run("true").await.context("first command after resume")?;
-                    let first = t.elapsed();
-                    let restore_log = grab.map(crlog::Grab::finish).unwrap_or_default();
+                    let first = t2.elapsed();
+                    let restore_grabbed = restore_grab.map(crlog::Grab::finish);
                     if let Some((pid, _)) = pids {
                         check_resident_stasis(&sbx, pid, w).await?;
                     }
@@ -334,16 +335,19 @@ impl Ctx<'_> {
                         d[3].push(mib(image));
                         mem[0].push(mib(m.rss));
                         mem[1].push(mib(m.cgroup));
-                        p[0] = pause.as_secs_f64() * 1e3;
-                        p[1] = crlog::total_ms(&dump_log).unwrap_or(f64::NAN);
-                        p[2] = resume.as_secs_f64() * 1e3;
-                        p[3] = crlog::total_ms(&restore_log).unwrap_or(f64::NAN);
+                        let restore_log = restore_grabbed.as_ref().map(|g| g.text.clone()).unwrap_or_default();
+                        p.call = [ms(pause), ms(resume)];
+                        p.criu = [crlog::total_ms(&dump_log).unwrap_or(f64::NAN), crlog::total_ms(&restore_log).unwrap_or(f64::NAN)];
+                        p.pre = [
+                            dump_grabbed.map(|g| g.after_ms(t)).unwrap_or(f64::NAN),
+                            restore_grabbed.map(|g| g.after_ms(t2)).unwrap_or(f64::NAN),
+                        ];
                         if profile && logs.is_none() && run == self.runs.div_ceil(2) {
                             logs = Some((dump_log, restore_log));
                         }
                     }
                 } else {
-                    let c = baseline::cycle(self.bcfg, &bid, Some(FIRST_COMMAND)).await?;
+                    let c = baseline::cycle(self.bcfg, &bid, Some(FIRST_COMMAND), profile).await?;
                     if let Some((_, pid)) = pids {
                         check_resident_baseline(self.brt, &bid, pid, w).await?;
                     }
@@ -355,11 +359,10 @@ impl Ctx<'_> {
                         d[7].push(mib(c.image_bytes));
                         mem[2].push(mib(m.rss));
                         mem[3].push(mib(m.cgroup));
-                        p[4] = crlog::total_ms(&c.dump_log).unwrap_or(f64::NAN);
-                        p[5] = crlog::total_ms(&c.restore_log).unwrap_or(f64::NAN);
-                        p[6] = c.durability.as_secs_f64() * 1e3;
-                        p[7] = c.pause.as_secs_f64() * 1e3;
-                        p[8] = c.resume.as_secs_f64() * 1e3;
+                        p.bcall = [ms(c.pause), ms(c.resume)];
+                        p.bcriu = [crlog::total_ms(&c.dump_log).unwrap_or(f64::NAN), crlog::total_ms(&c.restore_log).unwrap_or(f64::NAN)];
+                        p.bpre = [c.criu_started_ms.0, c.criu_started_ms.1];
+                        p.durable = ms(c.durability);
                     }
                 }
             }
@@ -401,11 +404,13 @@ impl Ctx<'_> {
     /// Create idle base sandboxes until `max`, a failure, or the host running low on memory.
     async fn fit_phase(&self, max: usize, reserve: u64, report: &mut Report) -> anyhow::Result<()> {
         eprintln!("fit: up to {max} idle base sandboxes ...");
-        let server_rss = || self.server.pid.map(|p| hostmem::process_rss_pss(p as i32).0);
-        let (avail0, server0) = (hostmem::mem_available(), server_rss());
+        let server_rss = || self.server.pid.map(|p| hostmem::process_rss_pss(p as i32).0 as f64);
+        // Let the page cache and allocator settle after the phases before.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (host0, server0) = (hostmem::host(), server_rss());
         let mut ids = Vec::new();
         let mut creates = Dist::default();
-        let mut reason = format!("reached the bench's limit of {max}");
+        let mut reason = format!("it reached the bench's limit of {max}");
         while ids.len() < max {
             if hostmem::mem_available() < reserve {
                 reason = format!("the host's MemAvailable fell below {} MiB", reserve >> 20);
@@ -427,42 +432,34 @@ impl Ctx<'_> {
             }
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let (avail1, server1) = (hostmem::mem_available(), server_rss());
+        let (host1, server1) = (hostmem::host(), server_rss());
         let mems: Vec<hostmem::SandboxMemory> = ids.iter().map(|id| hostmem::sandbox(&format!("stasis/{id}"))).collect();
         let n = ids.len().max(1) as f64;
         let sum = |f: fn(&hostmem::SandboxMemory) -> u64| mib(mems.iter().map(f).sum());
-        let drop = mib(avail0.saturating_sub(avail1));
+        let delta = |f: fn(&hostmem::HostMemory) -> u64| (f(&host1) as f64 - f(&host0) as f64) / (1u64 << 20) as f64;
+        let used = delta(|h| h.used);
+        let kernel = delta(|h| h.slab_unreclaimable) + delta(|h| h.kernel_stack) + delta(|h| h.page_tables);
         let server_growth = match (server0, server1) {
-            (Some(a), Some(b)) => Some(mib(b.saturating_sub(a))),
-            _ => None,
+            (Some(a), Some(b)) => (b - a) / (1u64 << 20) as f64,
+            _ => f64::NAN,
         };
-        let beyond = drop - sum(|m| m.pss) - server_growth.unwrap_or(0.0);
+        let beyond = used - sum(|m| m.pss) - server_growth.max(0.0);
+        let line = |what: &str, total: f64| format!("| {what} | {total:.0} | {:.2} |\n", total / n);
         let mut text = format!(
-            "**{} idle `base` sandboxes fit** (stopped because {reason}).\n\n\
-             | total for all of them | MiB | per sandbox, MiB |\n|---|---:|---:|\n\
-             | host MemAvailable drop | {drop:.0} | {:.2} |\n\
-             | their processes' RSS | {:.0} | {:.2} |\n\
-             | their processes' PSS | {:.0} | {:.2} |\n\
-             | charged to their cgroups | {:.0} | {:.2} |\n\
-             | of which kernel memory | {:.0} | {:.2} |\n",
-            ids.len(),
-            drop / n,
-            sum(|m| m.rss),
-            sum(|m| m.rss) / n,
-            sum(|m| m.pss),
-            sum(|m| m.pss) / n,
-            sum(|m| m.cgroup),
-            sum(|m| m.cgroup) / n,
-            sum(|m| m.cgroup_kernel),
-            sum(|m| m.cgroup_kernel) / n,
+            "**{} idle `base` sandboxes fit** (the fill stopped because {reason}).\n\n\
+             | all of them together | MiB | per sandbox, MiB |\n|---|---:|---:|\n",
+            ids.len()
         );
-        if let Some(g) = server_growth {
-            text += &format!("| server RSS growth | {g:.0} | {:.2} |\n", g / n);
-        }
+        text += &line("their processes' RSS", sum(|m| m.rss));
+        text += &line("their processes' PSS", sum(|m| m.pss));
+        text += &line("charged to their cgroups", sum(|m| m.cgroup));
+        text += &line("of which kernel memory", sum(|m| m.cgroup_kernel));
+        text += &line("host memory in use (`free`'s used), growth", used);
+        text += &line("of which unreclaimable slab + kernel stacks + page tables, growth", kernel);
+        text += &line("server RSS growth", server_growth);
+        text += &line("host-side overhead: used growth less processes' PSS and server growth", beyond);
         text += &format!(
-            "| MemAvailable drop less processes' PSS and server growth (host-side overhead) | {beyond:.0} | {:.2} |\n\n\
-             Create API call while filling: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms.\n",
-            beyond / n,
+            "\nCreate API call while filling: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms.\n",
             creates.pct(50.0),
             creates.pct(95.0),
             creates.max()
@@ -578,28 +575,51 @@ async fn check_resident_baseline(rt: &RuncRuntime, id: &SandboxId, pid: u32, w: 
     check_rss(&String::from_utf8_lossy(&out.stdout), pid, w)
 }
 
+/// One run's split of a pause and a resume (`[pause, resume]`), ms: the whole call (API call
+/// or runc command), before CRIU's log appeared, and CRIU's own duration; Stasis and baseline.
+#[derive(Default, Clone, Copy)]
+struct ProfRun {
+    call: [f64; 2],
+    pre: [f64; 2],
+    criu: [f64; 2],
+    bcall: [f64; 2],
+    bpre: [f64; 2],
+    bcriu: [f64; 2],
+    /// fsync + syncfs of the baseline's fresh images.
+    durable: f64,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
 /// Where the time of a pause and a resume goes, from the medians over the runs and CRIU's log
 /// of a typical (middle) Stasis run.
-fn profile_section(mib: u64, prof: &[[f64; 9]], logs: Option<(String, String)>) -> String {
-    let col = |i: usize| median(&prof.iter().map(|r| r[i]).collect::<Vec<_>>());
-    let (api_p, criu_p, api_r, criu_r) = (col(0), col(1), col(2), col(3));
-    let (bcriu_p, bcriu_r, durable, brunc_p, brunc_r) = (col(4), col(5), col(6), col(7), col(8));
+fn profile_section(mib: u64, prof: &[ProfRun], logs: Option<(String, String)>) -> String {
+    let med = |f: &dyn Fn(&ProfRun) -> f64| median(&prof.iter().map(f).collect::<Vec<_>>());
     let mut s = format!(
         "#### {mib} MiB (medians of {} runs, ms)\n\n\
-         | | pause | resume |\n|---|---:|---:|\n\
-         | Stasis API call | {api_p:.0} | {api_r:.0} |\n\
-         | CRIU inside it (its log's last timestamp) | {criu_p:.0} | {criu_r:.0} |\n\
-         | Stasis outside CRIU (runc, our code, durability, HTTP) | {:.0} | {:.0} |\n\
-         | baseline `runc checkpoint` / `runc restore` | {brunc_p:.0} | {brunc_r:.0} |\n\
-         | CRIU inside it | {bcriu_p:.0} | {bcriu_r:.0} |\n\
-         | runc outside CRIU (baseline) | {:.0} | {:.0} |\n\
-         | fsync + syncfs of fresh images of this size (timed in the baseline, apart) | {durable:.0} | – |\n\n",
-        prof.len(),
-        api_p - criu_p,
-        api_r - criu_r,
-        brunc_p - bcriu_p,
-        brunc_r - bcriu_r,
+         | | Stasis pause | baseline pause | Stasis resume | baseline resume |\n|---|---:|---:|---:|---:|\n",
+        prof.len()
     );
+    let row = |what: &str, f: &dyn Fn(&ProfRun, usize, bool) -> f64| {
+        format!(
+            "| {what} | {:.0} | {:.0} | {:.0} | {:.0} |\n",
+            med(&|r| f(r, 0, false)),
+            med(&|r| f(r, 0, true)),
+            med(&|r| f(r, 1, false)),
+            med(&|r| f(r, 1, true))
+        )
+    };
+    let pick = |r: &ProfRun, i: usize, b: bool| if b { (r.bcall[i], r.bpre[i], r.bcriu[i]) } else { (r.call[i], r.pre[i], r.criu[i]) };
+    s += &row("whole call (Stasis: API call; baseline: runc command)", &|r, i, b| pick(r, i, b).0);
+    s += &row("before CRIU started (its log appeared)", &|r, i, b| pick(r, i, b).1);
+    s += &row("CRIU (its log's last timestamp)", &|r, i, b| pick(r, i, b).2);
+    s += &row("after CRIU ended (the rest)", &|r, i, b| {
+        let (call, pre, criu) = pick(r, i, b);
+        call - pre - criu
+    });
+    s += &format!("| fsync + syncfs of fresh images of this size (timed in the baseline, apart) | | {:.0} | | |\n\n", med(&|r| r.durable));
     if let Some((dump, restore)) = logs {
         for (what, log) in [("dump", dump), ("restore", restore)] {
             if log.is_empty() {
@@ -681,10 +701,13 @@ fn render(r: &Report, h: &Header) -> String {
     if let Some(fit) = &r.fit {
         s += "\n## How many idle sandboxes fit\n\n";
         s += fit;
-        s += "\nHost-side overhead per sandbox is what the host lost (MemAvailable) beyond the sandbox's own \
-              processes (PSS) and the server's growth: kernel objects (namespaces, overlay mount, cgroups, \
-              page tables, socket buffers) whether or not they are charged to the cgroup. runc leaves no \
-              host process per sandbox. MemAvailable is host-wide, so other work on the machine adds noise.\n";
+        s += "\nHost-side overhead per sandbox: the growth of the host's used memory (MemTotal − MemFree − \
+              Buffers − Cached − SReclaimable, from /proc/meminfo, 3 s after the last create against 3 s \
+              before the first) less the sandboxes' own processes (PSS) and the server's RSS growth, divided \
+              by their number: kernel objects (namespaces, overlay mounts, cgroups, page tables, sockets) \
+              whether or not their cgroup is charged for them. runc leaves no host process per sandbox. \
+              The host numbers are host-wide, so whatever else runs on the machine (compilers, here) adds \
+              noise to them; the slab + stacks + page tables line is the least noisy part.\n";
     }
     if !r.profile.is_empty() {
         s += "\n## Where the time of a pause and a resume goes\n\n";
