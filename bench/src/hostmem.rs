@@ -113,6 +113,30 @@ pub fn host() -> HostMemory {
     }
 }
 
+/// What the kernel counts against `uid`'s key quota (/proc/key-users): keys and their bytes,
+/// each with its limit. Every sandbox's init makes a session keyring, and all sandboxes share
+/// one mapped host uid.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KeyQuota {
+    pub keys: u64,
+    pub max_keys: u64,
+    pub bytes: u64,
+    pub max_bytes: u64,
+}
+
+pub fn keys(uid: u32) -> Option<KeyQuota> {
+    let text = std::fs::read_to_string("/proc/key-users").ok()?;
+    let line = text.lines().find(|l| l.trim_start().starts_with(&format!("{uid}:")))?;
+    let mut words = line.split_whitespace().skip(3);
+    let pair = |w: Option<&str>| -> Option<(u64, u64)> {
+        let (a, b) = w?.split_once('/')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    };
+    let (keys, max_keys) = pair(words.next())?;
+    let (bytes, max_bytes) = pair(words.next())?;
+    Some(KeyQuota { keys, max_keys, bytes, max_bytes })
+}
+
 /// The 1-, 5- and 15-minute load averages, as /proc prints them.
 pub fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg").map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
@@ -129,6 +153,14 @@ mod tests {
         assert_eq!(field("cache 10\ntotal_cache 20\n", "cache"), Some(10));
         assert_eq!(field("cache 10\ntotal_cache 20\n", "total_cache"), Some(20));
         assert_eq!(field("Pss_Anon: 3 kB\nPss: 7 kB\n", "Pss"), Some(7));
+    }
+
+    #[test]
+    fn key_users() {
+        // Root always has keys here (the session keyring of this test, at least).
+        let q = keys(0).expect("a line for uid 0");
+        assert!(q.keys >= 1 && q.max_keys >= q.keys && q.max_bytes >= q.bytes);
+        assert_eq!(keys(u32::MAX - 7), None);
     }
 
     #[test]

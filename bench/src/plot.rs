@@ -15,6 +15,18 @@ pub fn sample(lo: f64, hi: f64, n: usize, f: impl Fn(f64) -> f64) -> Vec<(f64, f
     (0..n).map(|i| lo * (hi / lo).powf(i as f64 / (n - 1).max(1) as f64)).map(|x| (x, f(x))).collect()
 }
 
+/// 1, 2 and 5 times a power of ten get a label, the rest of the log axis's ticks none (they
+/// would run into each other).
+fn round_label(v: f64) -> String {
+    let mag = 10f64.powf(v.log10().floor());
+    let lead = (v / mag).round();
+    if [1.0, 2.0, 5.0].contains(&lead) && ((v / mag) - lead).abs() < 0.01 {
+        format!("{v:.0}")
+    } else {
+        String::new()
+    }
+}
+
 /// One line of the plot: (memory MiB, ms) points.
 pub struct Series {
     pub label: String,
@@ -67,7 +79,7 @@ pub fn draw(out: &Path, panels: &[Panel], (x_min, x_max): (f64, f64), caption: &
             .x_desc("memory touched by the sandbox's process (MiB, log scale)")
             .y_desc("milliseconds (log scale)")
             .y_label_formatter(&|v| format!("{v:.0}"))
-            .x_label_formatter(&|v| format!("{v:.0}"))
+            .x_label_formatter(&|v| round_label(*v))
             .label_style(("sans-serif", 14))
             .draw()?;
         for s in &panel.series {
@@ -94,4 +106,25 @@ pub fn draw(out: &Path, panels: &[Panel], (x_min, x_max): (f64, f64), caption: &
     }
     root.present()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_round_ticks_are_labelled() {
+        assert_eq!(round_label(1000.0), "1000");
+        assert_eq!(round_label(200.0), "200");
+        assert_eq!(round_label(500.0), "500");
+        assert_eq!(round_label(900.0), "");
+        assert_eq!(round_label(300.0), "");
+    }
+
+    #[test]
+    fn samples_spread_on_a_log_scale() {
+        let pts = sample(10.0, 1000.0, 3, |x| x * 2.0);
+        assert_eq!(pts.len(), 3);
+        assert!((pts[1].0 - 100.0).abs() < 1e-9 && (pts[2].1 - 2000.0).abs() < 1e-9);
+    }
 }

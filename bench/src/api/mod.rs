@@ -117,6 +117,8 @@ struct Report {
     curve: Vec<(u64, [Dist; 6])>,
     fit: Option<String>,
     profile: Vec<String>,
+    /// The load average as each phase began.
+    loads: Vec<(String, String)>,
 }
 
 /// The p50 of a few numbers, for the profile.
@@ -166,18 +168,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let result = async {
         if !args.skip.iter().any(|s| s == "create") {
             for t in TEMPLATES {
+                report.loads.push((format!("create {t}"), hostmem::loadavg()));
                 ctx.create_phase(t, &mut report).await.with_context(|| format!("create phase, {t}"))?;
             }
+        }
+        // Before the big workloads: their page cache and the server's heap high-water mark would
+        // hide what idle sandboxes add.
+        if !args.skip.iter().any(|s| s == "fit") {
+            report.loads.push(("fit".into(), hostmem::loadavg()));
+            ctx.fit_phase(fit_max, args.fit_reserve_mib << 20, &mut report).await.context("fit phase")?;
         }
         if !args.skip.iter().any(|s| s == "workloads") {
             let workloads = TEMPLATES.iter().map(|t| Workload::Idle(t)).chain(sizes.iter().map(|&m| Workload::Memory(m)));
             for w in workloads {
+                report.loads.push((w.name(), hostmem::loadavg()));
                 let profile = matches!(w, Workload::Memory(m) if args.profile_sizes.contains(&m));
                 ctx.workload_phase(w, profile, &mut report).await.with_context(|| format!("workload {}", w.name()))?;
             }
-        }
-        if !args.skip.iter().any(|s| s == "fit") {
-            ctx.fit_phase(fit_max, args.fit_reserve_mib << 20, &mut report).await.context("fit phase")?;
         }
         anyhow::Ok(())
     }
@@ -464,9 +471,24 @@ impl Ctx<'_> {
             creates.pct(95.0),
             creates.max()
         );
+        let keys = hostmem::keys(self.bcfg.id_map.host_base);
         eprintln!("fit: {} sandboxes ({reason}); killing them ...", ids.len());
         for id in &ids {
             self.api.kill(id).await?;
+        }
+        // The kernel frees the killed sandboxes' session keyrings asynchronously; the phases after
+        // this one need that quota back.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while hostmem::keys(self.bcfg.id_map.host_base).is_some_and(|q| q.keys + 20 > q.max_keys || q.bytes + 2000 > q.max_bytes) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if let Some(q) = keys {
+            text += &format!(
+                "\nKernel key quota of the sandboxes' host uid {} with all of them running: {} of {} keys, {} of {} bytes \
+                 (/proc/key-users; every sandbox's init makes a session keyring, and every sandbox, of this server \
+                 or any other on the host, maps to that uid).\n",
+                self.bcfg.id_map.host_base, q.keys, q.max_keys, q.bytes, q.max_bytes
+            );
         }
         report.fit = Some(text);
         Ok(())
@@ -688,6 +710,11 @@ fn render(r: &Report, h: &Header) -> String {
           (+ `runc exec bash -l -c true`), images on the same disk, not fsynced. Create → envd ready: Stasis is \
           `POST /v2/sandboxes` then envd's `/health` through the proxy; the baseline is mount + `runc run` + `lo` up + \
           envd's `/health` (+ the interpreter's start command and port for code-interpreter-v1).\n\n";
+    if !r.loads.is_empty() {
+        s += "Load average (1, 5, 15 min) as each phase began: ";
+        s += &r.loads.iter().map(|(phase, l)| format!("{phase}: {l}")).collect::<Vec<_>>().join("; ");
+        s += ".\n\n";
+    }
     s += "## Latency and image size\n\n";
     s += &crate::stats::api_markdown(&r.rows);
     if !r.memory_rows.is_empty() {
