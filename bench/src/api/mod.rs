@@ -96,6 +96,8 @@ impl Workload {
 }
 
 const TEMPLATES: [&str; 2] = ["base", "code-interpreter-v1"];
+/// Kernel keys the fit test leaves free for the other sandboxes on the host.
+const KEY_MARGIN: u64 = 10;
 /// The first command after a resume: what the SDK sends for `commands.run("true")`.
 const FIRST_COMMAND: &[&str] = &["/bin/bash", "-l", "-c", "true"];
 
@@ -412,6 +414,7 @@ impl Ctx<'_> {
     async fn fit_phase(&self, max: usize, reserve: u64, report: &mut Report) -> anyhow::Result<()> {
         eprintln!("fit: up to {max} idle base sandboxes ...");
         let server_rss = || self.server.pid.map(|p| hostmem::process_rss_pss(p as i32).0 as f64);
+        let uid = self.bcfg.id_map.host_base;
         // Let the page cache and allocator settle after the phases before.
         tokio::time::sleep(Duration::from_secs(3)).await;
         let (host0, server0) = (hostmem::host(), server_rss());
@@ -421,6 +424,16 @@ impl Ctx<'_> {
         while ids.len() < max {
             if hostmem::mem_available() < reserve {
                 reason = format!("the host's MemAvailable fell below {} MiB", reserve >> 20);
+                break;
+            }
+            // All sandboxes on this host, this server's or not, share the kernel's key quota of
+            // one host uid; using it up makes every other create on the host fail too.
+            if let Some(q) = hostmem::keys(uid).filter(|q| q.keys + KEY_MARGIN >= q.max_keys || q.bytes + 100 * KEY_MARGIN >= q.max_bytes) {
+                reason = format!(
+                    "the kernel's key quota of the sandboxes' host uid {uid} was nearly used up ({} of {} keys, {} of {} bytes; \
+                     the bench leaves {KEY_MARGIN} keys for other sandboxes on the host)",
+                    q.keys, q.max_keys, q.bytes, q.max_bytes
+                );
                 break;
             }
             match tokio::time::timeout(Duration::from_secs(60), self.api.create("base")).await {
@@ -471,7 +484,7 @@ impl Ctx<'_> {
             creates.pct(95.0),
             creates.max()
         );
-        let keys = hostmem::keys(self.bcfg.id_map.host_base);
+        let keys = hostmem::keys(uid);
         eprintln!("fit: {} sandboxes ({reason}); killing them ...", ids.len());
         for id in &ids {
             self.api.kill(id).await?;
@@ -479,7 +492,7 @@ impl Ctx<'_> {
         // The kernel frees the killed sandboxes' session keyrings asynchronously; the phases after
         // this one need that quota back.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while hostmem::keys(self.bcfg.id_map.host_base).is_some_and(|q| q.keys + 20 > q.max_keys || q.bytes + 2000 > q.max_bytes) && Instant::now() < deadline {
+        while hostmem::keys(uid).is_some_and(|q| q.keys + 20 > q.max_keys || q.bytes + 2000 > q.max_bytes) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         if let Some(q) = keys {
@@ -487,7 +500,7 @@ impl Ctx<'_> {
                 "\nKernel key quota of the sandboxes' host uid {} with all of them running: {} of {} keys, {} of {} bytes \
                  (/proc/key-users; every sandbox's init makes a session keyring, and every sandbox, of this server \
                  or any other on the host, maps to that uid).\n",
-                self.bcfg.id_map.host_base, q.keys, q.max_keys, q.bytes, q.max_bytes
+                uid, q.keys, q.max_keys, q.bytes, q.max_bytes
             );
         }
         report.fit = Some(text);
