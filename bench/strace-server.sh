@@ -4,7 +4,7 @@
 # every 50 ms (tokio's blocking pool starts threads on demand). Absolute timestamps (-ttt) and
 # durations (-T), so the files merge into one timeline:
 #
-#   bench/strace-server.sh PID OUTDIR &     # stop it with kill -INT
+#   bench/strace-server.sh PID OUTDIR &     # stop it with kill -INT <the script's pid>
 #   sort -n OUTDIR/*.trace | less
 #
 # Used for the profile in bench/results/api.md: it shows where the server spends a pause or a
@@ -16,7 +16,8 @@ mkdir -p "$out"
 declare -A traced
 tracers=()
 stop() {
-    for t in "${tracers[@]}"; do kill -INT "$t" 2>/dev/null || true; done
+    # Our own tracers only: the ones we started, and any strace that is still our child.
+    for t in "${tracers[@]}" $(pgrep -P $$ -x strace || true); do kill -TERM "$t" 2>/dev/null || true; done
     wait || true
     exit 0
 }
