@@ -1,11 +1,18 @@
 //! `stasis-bench`: prints numbers, asserts nothing.
 //!
+//! `api`: the release server driven through its HTTP API against plain runc + CRIU, see
+//! [`api`].
+//!
 //! `runtime`: create, pause and resume latency of sandboxes whose process holds 64 MiB, 256 MiB
 //! and 1 GiB of touched memory, through the Stasis runtime and, in the same run and on the same
 //! workload, through plain `runc checkpoint` / `runc restore` (the baseline). Runs alternate
 //! between the two so that machine noise hits both alike.
 
+mod api;
 mod baseline;
+mod crlog;
+mod hostmem;
+mod plot;
 mod stats;
 mod workload;
 
@@ -39,11 +46,17 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The real server through its HTTP API against plain runc+CRIU: latencies, image sizes,
+    /// memory, density; writes bench/results/api.md and api.png.
+    Api(Box<api::Args>),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let Command::Runtime { runs, sizes, data_dir, out } = Cli::parse().command;
+    let (runs, sizes, data_dir, out) = match Cli::parse().command {
+        Command::Api(args) => return api::run(*args).await,
+        Command::Runtime { runs, sizes, data_dir, out } => (runs, sizes, data_dir, out),
+    };
     let envd = std::env::current_exe()?.with_file_name("stasis-envd");
     let mut cfg = RuntimeConfig::with_data_dir(data_dir, envd);
     cfg.templates_dir = "/var/lib/stasis/templates".into();
