@@ -144,6 +144,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // The baseline's runtime: its own data dir, the same templates.
     let mut bcfg = RuntimeConfig::with_data_dir(args.baseline_dir.clone(), me.with_file_name("stasis-envd"));
     bcfg.templates_dir = args.templates_dir.clone();
+    // Plain runc: no link, no firewall (Stasis plumbs both on create and resume; that is its cost).
+    bcfg.network = None;
     let brt = RuncRuntime::new(bcfg.clone()).await.context("open the baseline's runtime")?;
     for stale in brt.list().await? {
         brt.kill(&stale.id).await?;
@@ -228,7 +230,7 @@ struct Ctx<'a> {
 }
 
 fn spec(template: &str, memory_mib: u64) -> SandboxSpec {
-    SandboxSpec { template: template.into(), limits: Limits { memory_mib, ..Limits::default() }, env: Default::default() }
+    SandboxSpec { template: template.into(), limits: Limits { memory_mib, ..Limits::default() }, env: Default::default(), network: Default::default() }
 }
 
 fn mib(bytes: u64) -> f64 {
