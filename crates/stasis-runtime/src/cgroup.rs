@@ -41,3 +41,54 @@ impl CgroupStats {
         }
     }
 }
+
+/// The freezer of a sandbox's cgroup (`rel` as for [`CgroupStats::read`]). CRIU freezes the
+/// cgroup itself before a dump, but polls it in 100 ms steps: frozen beforehand, a dump of an
+/// idle sandbox is ~75 ms shorter (measured by `stasis-bench api`).
+pub struct Freezer {
+    /// v1: `freezer.state` (FROZEN/THAWED); v2: `cgroup.freeze` (1/0) + `cgroup.events`.
+    v1: Option<std::path::PathBuf>,
+    v2: Option<std::path::PathBuf>,
+}
+
+impl Freezer {
+    pub fn of(rel: &str) -> Freezer {
+        let v1 = Path::new("/sys/fs/cgroup/freezer").join(rel).join("freezer.state");
+        let v2 = Path::new("/sys/fs/cgroup").join(rel);
+        Freezer { v1: v1.exists().then_some(v1), v2: v2.join("cgroup.freeze").exists().then_some(v2) }
+    }
+
+    /// Freeze and wait (polling every ms) up to `within`; false if it did not settle.
+    pub async fn freeze(&self, within: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        let (written, frozen): (bool, Box<dyn Fn() -> bool + Send + Sync>) = match (&self.v1, &self.v2) {
+            (Some(state), _) => {
+                let s = state.clone();
+                (std::fs::write(state, "FROZEN").is_ok(), Box::new(move || std::fs::read_to_string(&s).is_ok_and(|t| t.trim() == "FROZEN")))
+            }
+            (None, Some(dir)) => {
+                let events = dir.join("cgroup.events");
+                (std::fs::write(dir.join("cgroup.freeze"), "1").is_ok(), Box::new(move || stat_field(&events, "frozen") == Some(1)))
+            }
+            (None, None) => return false,
+        };
+        if !written {
+            return false;
+        }
+        while !frozen() {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        true
+    }
+
+    pub fn thaw(&self) {
+        if let Some(state) = &self.v1 {
+            let _ = std::fs::write(state, "THAWED");
+        } else if let Some(dir) = &self.v2 {
+            let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+        }
+    }
+}

@@ -88,7 +88,19 @@ impl Runc {
         self.run_locked(
             "runc run",
             Some(lock),
-            [OsStr::new("run"), "--detach".as_ref(), "--bundle".as_ref(), bundle.as_os_str(), "--pid-file".as_ref(), pid_file.as_os_str(), id.as_ref()],
+            // No session keyring per sandbox: they all count against the one shared host uid's
+            // key quota (kernel.keys.maxkeys, 200), which capped a host at ~145 sandboxes; the
+            // sandbox cannot use keyrings anyway (keyctl is denied by its seccomp filter).
+            [
+                OsStr::new("run"),
+                "--detach".as_ref(),
+                "--no-new-keyring".as_ref(),
+                "--bundle".as_ref(),
+                bundle.as_os_str(),
+                "--pid-file".as_ref(),
+                pid_file.as_os_str(),
+                id.as_ref(),
+            ],
         )
         .await?;
         read_pid(&pid_file)

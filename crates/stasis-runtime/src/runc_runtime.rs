@@ -754,9 +754,16 @@ impl Runtime for RuncRuntime {
         for d in [&images, &work] {
             std::fs::create_dir_all(d).ctx(|| format!("create {}", d.display()))?;
         }
+        let freezer = crate::cgroup::Freezer::of(&format!("stasis/{id}"));
+        if !freezer.freeze(Duration::from_millis(500)).await {
+            // CRIU freezes it itself, only more slowly.
+            freezer.thaw();
+        }
+        let frozen_ms = started.elapsed().as_millis();
         // CRIU kills the processes right after the dump (leaving them running would let them
         // write to the upper dir after their memory was saved, and the two would disagree).
         if let Err(err) = self.runc.checkpoint(id.as_str(), &images, &work, &dir.join(OP_LOCK)).await {
+            freezer.thaw();
             // A failed dump (disk full, an undumpable resource) leaves the processes running.
             let mut detail = format!("{err}; criu: {}", Self::dump_log_tail(&work, "dump.log"));
             let _ = std::fs::remove_dir_all(&partial);
@@ -803,7 +810,7 @@ impl Runtime for RuncRuntime {
         }
         overlay::unmount(&dir.join("bundle/rootfs"))?;
         // Cumulative milliseconds at the end of each step: where a pause spends its time.
-        tracing::info!(%id, dumped_ms, deleted_ms, persisted_ms, total_ms = started.elapsed().as_millis(), "sandbox paused");
+        tracing::info!(%id, frozen_ms, dumped_ms, deleted_ms, persisted_ms, total_ms = started.elapsed().as_millis(), "sandbox paused");
         Ok(())
     }
 
