@@ -21,18 +21,29 @@ fn templates_dir() -> String {
 impl Server {
     fn start(data: PathBuf, port: u16) -> Server {
         assert!(nix::unistd::geteuid().is_root(), "the server tests need root (CI runs them as root)");
-        let child = Command::new(env!("CARGO_BIN_EXE_stasis"))
+        // Its log goes to <data dir>.log (appended across restarts), shown when it fails to start.
+        let log_path = PathBuf::from(format!("{}.log", data.display()));
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).expect("open the server log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stasis"))
             .args(["--data-dir", data.to_str().unwrap(), "--templates-dir", &templates_dir(), "server", "--listen"])
             .arg(format!("127.0.0.1:{port}"))
             .env("STASIS_API_KEYS", KEY)
-            .env("STASIS_LOG", "warn")
+            .env("STASIS_LOG", "info")
             .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
             .spawn()
             .expect("start stasis server");
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(300);
         while reqwest::blocking::get(format!("{url}/health")).is_err() {
-            assert!(Instant::now() < deadline, "server did not come up");
+            let exited = child.try_wait().unwrap();
+            if exited.is_some() || Instant::now() >= deadline {
+                let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(30).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                panic!("server did not come up ({exited:?}); the end of {}:\n{}", log_path.display(), tail.join("\n"));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
         Server { child, url, data }
@@ -48,12 +59,13 @@ impl Server {
     }
 
     fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let client = reqwest::blocking::Client::new();
-        let mut req = client.request(method, format!("{}{path}", self.url)).header("X-API-KEY", KEY);
+        // Generous: on 2 busy cores an operation can queue behind another test's recovery.
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
+        let mut req = client.request(method.clone(), format!("{}{path}", self.url)).header("X-API-KEY", KEY);
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().unwrap();
+        let resp = req.send().unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = resp.status().as_u16();
         let text = resp.text().unwrap();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
@@ -110,6 +122,7 @@ fn fresh_data_dir(name: &str) -> PathBuf {
         drop(s);
         std::fs::remove_dir_all(&dir).unwrap();
     }
+    let _ = std::fs::remove_file(format!("{}.log", dir.display()));
     dir
 }
 
