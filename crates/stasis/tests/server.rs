@@ -114,7 +114,10 @@ fn fresh_data_dir(name: &str) -> PathBuf {
     if dir.exists() {
         // Sandboxes of an interrupted earlier run: a server over the old dir reconciles and
         // then removes them through the API.
-        let s = Server::start(dir.clone(), 3391);
+        // A port of its own: both tests clean up at the same time, and a shared port let one
+        // test's health check reach the other's server (CI: "Address already in use").
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let s = Server::start(dir.clone(), port);
         let (_, list) = s.api(reqwest::Method::GET, "/v2/sandboxes", None);
         for sbx in list.as_array().into_iter().flatten() {
             s.api(reqwest::Method::DELETE, &format!("/sandboxes/{}", sbx["sandboxID"].as_str().unwrap()), None);
