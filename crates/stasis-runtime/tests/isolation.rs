@@ -2,14 +2,12 @@
 
 mod common;
 
-use stasis_runtime::{ExecOutput, ExecRequest, Limits, Runtime, RuncRuntime, SandboxId, SandboxSpec};
+use stasis_runtime::{ExecOutput, Limits, Runtime, RuncRuntime, SandboxId, SandboxSpec};
 use std::path::PathBuf;
 use std::time::Duration;
 
 async fn sh(rt: &RuncRuntime, id: &SandboxId, cmd: &str) -> ExecOutput {
-    let mut req = ExecRequest::new(["/bin/sh", "-c", cmd]);
-    req.timeout = Some(Duration::from_secs(120));
-    rt.exec(id, req).await.unwrap_or_else(|e| panic!("exec {cmd:?}: {e}"))
+    common::sh_within(rt, id, cmd, Duration::from_secs(120)).await
 }
 
 async fn new_sandbox(rt: &RuncRuntime, limits: Limits) -> SandboxId {

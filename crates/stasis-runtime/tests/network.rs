@@ -4,7 +4,7 @@
 
 mod common;
 
-use stasis_runtime::{EgressPolicy, ExecOutput, ExecRequest, Limits, Runtime, RuncRuntime, SandboxId, SandboxSpec};
+use stasis_runtime::{EgressPolicy, ExecOutput, Limits, Runtime, RuncRuntime, SandboxId, SandboxSpec};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,9 +18,7 @@ fn data_dir() -> PathBuf {
 }
 
 async fn sh(rt: &RuncRuntime, id: &SandboxId, cmd: &str) -> ExecOutput {
-    let mut req = ExecRequest::new(["/bin/sh", "-c", cmd]);
-    req.timeout = Some(Duration::from_secs(60));
-    rt.exec(id, req).await.unwrap_or_else(|e| panic!("exec {cmd:?}: {e}"))
+    common::sh_within(rt, id, cmd, Duration::from_secs(60)).await
 }
 
 async fn sandbox(rt: &RuncRuntime, network: EgressPolicy) -> SandboxId {

@@ -1,6 +1,6 @@
 //! Shared by the runtime's integration tests: opening a real runtime over a test data dir.
 
-use stasis_runtime::{Runtime, RuncRuntime, RuntimeConfig};
+use stasis_runtime::{ExecOutput, ExecRequest, Runtime, RuncRuntime, RuntimeConfig, SandboxId};
 use std::path::{Path, PathBuf};
 
 /// `$STASIS_ENVD_BINARY`, or the `stasis-envd` built next to this test binary.
@@ -52,4 +52,12 @@ pub fn host_ipv4_addresses() -> Vec<String> {
         .filter_map(|l| l.split_whitespace().nth(3)?.split('/').next().map(str::to_owned))
         .filter(|a| !a.starts_with("127."))
         .collect()
+}
+
+/// Run a shell command in a sandbox and wait for it (at most `timeout`).
+#[allow(dead_code)]
+pub async fn sh_within(rt: &RuncRuntime, id: &SandboxId, cmd: &str, timeout: std::time::Duration) -> ExecOutput {
+    let mut req = ExecRequest::new(["/bin/sh", "-c", cmd]);
+    req.timeout = Some(timeout);
+    rt.exec(id, req).await.unwrap_or_else(|e| panic!("exec {cmd:?}: {e}"))
 }
