@@ -131,17 +131,17 @@ impl Runc {
         }
     }
 
-    /// Checkpoint with CRIU; when this succeeds the container's processes are gone (CRIU kills
-    /// them right after the dump, so nothing runs between the dump and the kill) and runc has
-    /// destroyed the container.
-    pub async fn checkpoint(&self, id: &str, images: &Path, work: &Path, lock: &Path) -> Result<(), RuntimeError> {
-        self.run_locked(
-            "runc checkpoint",
-            Some(lock),
-            [OsStr::new("checkpoint"), "--image-path".as_ref(), images.as_os_str(), "--work-path".as_ref(), work.as_os_str(), "--file-locks".as_ref(), id.as_ref()],
-        )
-        .await
-        .map(drop)
+    /// Checkpoint with CRIU. Unless `leave_running`, when this succeeds the container's processes
+    /// are gone (CRIU kills them right after the dump, so nothing runs between the dump and the
+    /// kill) and runc has destroyed the container. With it, the container stays as it was: a
+    /// cgroup frozen beforehand is frozen again before CRIU lets the tasks go.
+    pub async fn checkpoint(&self, id: &str, images: &Path, work: &Path, lock: &Path, leave_running: bool) -> Result<(), RuntimeError> {
+        let mut args = vec![OsStr::new("checkpoint"), "--image-path".as_ref(), images.as_os_str(), "--work-path".as_ref(), work.as_os_str(), "--file-locks".as_ref()];
+        if leave_running {
+            args.push("--leave-running".as_ref());
+        }
+        args.push(id.as_ref());
+        self.run_locked("runc checkpoint", Some(lock), args).await.map(drop)
     }
 
     /// Restore detached; returns the restored init's host pid.

@@ -130,7 +130,9 @@ pub trait Runtime: Send + Sync {
     /// Run a command inside a running sandbox and wait for it.
     async fn exec(&self, id: &SandboxId, req: ExecRequest) -> Result<ExecOutput, RuntimeError>;
 
-    /// Checkpoint the whole process tree to disk and stop it. On error the sandbox keeps running.
+    /// Stop the whole process tree so that it can be resumed as it was: checkpointed to disk, or
+    /// first kept frozen in memory and checkpointed a little later (the runc runtime's
+    /// `park_for`). Either way it is paused from here on. On error the sandbox keeps running.
     async fn pause(&self, id: &SandboxId) -> Result<(), RuntimeError>;
 
     /// Restore a paused sandbox. On error it stays paused.

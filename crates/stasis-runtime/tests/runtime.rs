@@ -20,7 +20,7 @@ fn data_dir() -> PathBuf {
 }
 
 async fn runtime() -> Arc<RuncRuntime> {
-    RUNTIME.get_or_init(|| async { Arc::new(common::open_runtime(&data_dir(), None).await) }).await.clone()
+    RUNTIME.get_or_init(|| async { common::open_runtime(&data_dir(), None).await }).await.clone()
 }
 
 fn spec(memory_mib: u64) -> SandboxSpec {

@@ -36,6 +36,29 @@ pub struct Config {
     /// pause; costs about 0.3 s per GiB). Default: flushed in the background, right after.
     #[arg(long, env = "STASIS_SYNC_PAUSE", global = true)]
     pub sync_pause: bool,
+    /// How long a paused sandbox stays frozen in memory before its checkpoint is written and its
+    /// memory freed, in ms; a resume before then only thaws it. With `off`, a pause writes the
+    /// checkpoint before it answers (as --sync-pause does, which also flushes it).
+    #[arg(long, env = "STASIS_PAUSE_IN_MEMORY_MS", default_value = "10000", global = true)]
+    pub pause_in_memory_ms: PauseInMemory,
+}
+
+/// `--pause-in-memory-ms`: milliseconds, or `off`.
+#[derive(Clone, Copy, Debug)]
+pub struct PauseInMemory(pub Option<Duration>);
+
+impl std::str::FromStr for PauseInMemory {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "off" {
+            return Ok(PauseInMemory(None));
+        }
+        let ms: u64 = s.parse().map_err(|_| format!("{s:?} is neither a number of milliseconds nor `off`"))?;
+        if ms > 24 * 3600 * 1000 {
+            return Err("at most a day (86400000 ms): a paused sandbox in memory holds its RAM".into());
+        }
+        Ok(PauseInMemory(Some(Duration::from_millis(ms))))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -103,6 +126,7 @@ impl Config {
         }
         cfg.debian_mirror = self.debian_mirror.clone();
         cfg.sync_pause = self.sync_pause;
+        cfg.park_for = if self.sync_pause { None } else { self.pause_in_memory_ms.0 };
         cfg.network = if self.no_sandbox_network {
             None
         } else {

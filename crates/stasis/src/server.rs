@@ -26,7 +26,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             .with_context(|| format!("build template {name}"))?;
     }
 
-    let runtime: Arc<dyn Runtime> = Arc::new(RuncRuntime::new(rt_cfg.clone()).await.context("open the sandbox runtime")?);
+    let runtime: Arc<dyn Runtime> = RuncRuntime::new(rt_cfg.clone()).await.context("open the sandbox runtime")?;
     let store = Arc::new(SqliteStore::open(&rt_cfg.data_dir.join("stasis.db")).await.context("open the database")?);
     let guest = Arc::new(EnvdGuest::new(runtime.clone(), Duration::from_secs(10)));
     let lifecycle = Lifecycle::new(store, runtime, guest, Arc::new(SystemClock), cfg.lifecycle.clone());

@@ -20,6 +20,11 @@ fn templates_dir() -> String {
 
 impl Server {
     fn start(data: PathBuf, port: u16) -> Server {
+        Server::start_with(data, port, &[])
+    }
+
+    /// [`Server::start`] with more `server` flags.
+    fn start_with(data: PathBuf, port: u16, flags: &[&str]) -> Server {
         assert!(nix::unistd::geteuid().is_root(), "the server tests need root (CI runs them as root)");
         // Its log goes to <data dir>.log (appended across restarts), shown when it fails to start.
         let log_path = PathBuf::from(format!("{}.log", data.display()));
@@ -27,6 +32,7 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_stasis"))
             .args(["--data-dir", data.to_str().unwrap(), "--templates-dir", &templates_dir(), "server", "--listen"])
             .arg(format!("127.0.0.1:{port}"))
+            .args(flags)
             .env("STASIS_API_KEYS", KEY)
             .env("STASIS_LOG", "info")
             .stdin(Stdio::null())
@@ -94,8 +100,19 @@ impl Drop for Server {
     }
 }
 
+/// Wait until no sandbox under `data` is paused in memory (each has had its checkpoint written).
+fn wait_for_checkpoints(data: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let parked = || std::fs::read_dir(data.join("sandboxes")).unwrap().flatten().filter(|e| e.path().join("parked").exists()).count();
+    while parked() > 0 {
+        assert!(Instant::now() < deadline, "{} sandboxes paused in memory were not checkpointed within 120 s", parked());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// What the server with data dir `data` holds on the host's network: (host-side links, nftables
-/// rule chains, address leases). Running sandboxes have one of each, paused ones only a lease.
+/// rule chains, address leases). Running sandboxes (and paused ones still in memory) have one of
+/// each, paused ones only a lease.
 fn host_network(data: &std::path::Path) -> (usize, usize, usize) {
     let tag = std::process::Command::new("sh").arg("-c").arg(format!("printf %s '{}' | sha256sum", data.display())).output().unwrap();
     let tag = String::from_utf8_lossy(&tag.stdout)[..6].to_owned();
@@ -193,7 +210,8 @@ enum Promise {
 /// kill -9 at random moments of create, pause, resume and kill (STASIS_CRASH_ITERATIONS, CI: 20;
 /// the full count is 100). After each restart every sandbox is running and reachable or
 /// paused and resumable with its file, every acknowledged operation held, and nothing is left on
-/// disk or in runc that the server does not list.
+/// disk or in runc that the server does not list. Pauses stay in memory for 300 ms, so the kill
+/// lands before, during or after their checkpoint is written.
 #[test]
 fn random_crashes_lose_nothing() {
     let iterations: usize = std::env::var("STASIS_CRASH_ITERATIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(20);
@@ -206,7 +224,7 @@ fn random_crashes_lose_nothing() {
     // id -> (promise, the create answer or detail (for envd), whether it has our file)
     let mut promises: std::collections::HashMap<String, (Promise, Value, bool)> = Default::default();
     for i in 0..=iterations {
-        let server = Server::start(data, 3392);
+        let server = Server::start_with(data, 3392, &["--pause-in-memory-ms", "300"]);
         // Every sandbox the server lists is usable; every promise held.
         let (status, list) = server.api(reqwest::Method::GET, "/v2/sandboxes?limit=1000", None);
         assert_eq!(status, 200, "{list}");
@@ -246,6 +264,7 @@ fn random_crashes_lose_nothing() {
         let listed_ids: std::collections::HashSet<String> = listed.keys().cloned().collect();
         assert_eq!(on_disk, listed_ids, "iteration {i}: sandbox directories and the server's list differ");
         let running = listed.values().filter(|s| *s == "running").count();
+        wait_for_checkpoints(&server.data);
         assert_eq!(host_network(&server.data), (running, running, listed.len()), "iteration {i}: host links, rule chains, leases");
         promises.retain(|id, _| listed.contains_key(id));
         for (id, (p, _, _)) in promises.iter_mut() {

@@ -2,6 +2,7 @@
 
 use stasis_runtime::{ExecOutput, ExecRequest, Runtime, RuncRuntime, RuntimeConfig, SandboxId};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// `$STASIS_ENVD_BINARY`, or the `stasis-envd` built next to this test binary.
 pub fn envd_binary() -> PathBuf {
@@ -24,7 +25,8 @@ pub fn config(data: &Path) -> RuntimeConfig {
 /// A runtime over `data`, with templates built into (or reused from) the shared cache
 /// (`$STASIS_TEMPLATES_DIR`, default /var/lib/stasis/templates), and no sandbox left over from an
 /// interrupted earlier run. `criu` replaces the CRIU binary (to inject failures).
-pub async fn open_runtime(data: &Path, criu: Option<PathBuf>) -> RuncRuntime {
+#[allow(dead_code)]
+pub async fn open_runtime(data: &Path, criu: Option<PathBuf>) -> Arc<RuncRuntime> {
     let mut cfg = config(data);
     if let Some(c) = criu {
         cfg.criu_binary = c;
@@ -33,7 +35,7 @@ pub async fn open_runtime(data: &Path, criu: Option<PathBuf>) -> RuncRuntime {
 }
 
 /// [`open_runtime`] with a configuration of the caller's.
-pub async fn open_runtime_with(cfg: RuntimeConfig) -> RuncRuntime {
+pub async fn open_runtime_with(cfg: RuntimeConfig) -> Arc<RuncRuntime> {
     let rt = RuncRuntime::new(cfg).await.expect("open runtime");
     let store = rt.templates().clone();
     tokio::task::spawn_blocking(move || store.build("base", &|line| eprintln!("{line}"))).await.unwrap().expect("build template base");

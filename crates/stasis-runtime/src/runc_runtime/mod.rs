@@ -3,7 +3,8 @@
 //! On disk, one directory per sandbox under `<data>/sandboxes/<id>/`:
 //! `sandbox.json` (what it was made from), `upper/` + `work/` (its overlay layer),
 //! `bundle/` (OCI config; `rootfs/` is the overlay mount while running),
-//! `checkpoint/` (CRIU images + manifest; present exactly when paused).
+//! `checkpoint/` (CRIU images + manifest; present exactly when paused and not `parked`, see
+//! `park.rs` for pauses kept in memory).
 //! A pause writes `checkpoint.partial/` and renames it once CRIU has finished, so a crash of this
 //! process leaves either a running sandbox or a complete checkpoint, never half of one; the
 //! images and the upper dir are then flushed to disk (before the pause answers with
@@ -20,13 +21,16 @@ use crate::runc::{last_lines, Runc};
 use crate::runtime::{ExecOutput, ExecRequest, Limits, Runtime, SandboxInfo, SandboxSpec, SandboxStats, SandboxStatus};
 use crate::template::TemplateStore;
 use crate::{overlay, sync, RuntimeError, SandboxId};
+
+mod park;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpStream;
 use tokio::sync::RwLock;
@@ -50,8 +54,11 @@ pub struct RuntimeConfig {
     pub network: Option<NetworkConfig>,
     /// Flush a pause's images to disk before reporting it done. Off: they are flushed right
     /// after, in the background; a pause survives a crash of the server either way, and with
-    /// this on also a crash of the host in the second after it.
+    /// this on also a crash of the host in the second after it. On, no pause is kept in memory.
     pub sync_pause: bool,
+    /// Keep a paused sandbox frozen in memory this long before writing its checkpoint (a resume
+    /// before then thaws it). `None`: a pause writes the checkpoint before it answers.
+    pub park_for: Option<Duration>,
 }
 
 impl RuntimeConfig {
@@ -69,6 +76,7 @@ impl RuntimeConfig {
             debian_mirror: None,
             network: Some(NetworkConfig::default()),
             sync_pause: false,
+            park_for: None,
         }
     }
 }
@@ -108,10 +116,15 @@ struct Live {
 
 #[derive(Default)]
 struct Slot {
-    /// Pause, resume and kill take it exclusively (and fail with Busy when they can't);
-    /// exec shares it, so a sandbox is never checkpointed under a running `runc exec`.
+    /// Create and pause take it exclusively (and fail with Busy when they can't); resume, kill
+    /// and a parked sandbox's dump wait for it; exec shares it, so a sandbox is never
+    /// checkpointed under a running `runc exec`.
     op: RwLock<()>,
     live: Mutex<Option<Live>>,
+    /// Paused in memory: frozen, its checkpoint not written yet (see `park.rs`).
+    parked: AtomicBool,
+    /// A resume waits for `op`: a dump that finishes meanwhile keeps the sandbox in memory.
+    resume_waiting: AtomicBool,
 }
 
 pub struct RuncRuntime {
@@ -129,6 +142,10 @@ pub struct RuncRuntime {
     /// Held for the runtime's life: two processes reconciling one data dir would undo each
     /// other's work.
     _data_lock: nix::fcntl::Flock<std::fs::File>,
+    /// For the background dumps of parked sandboxes.
+    me: Weak<RuncRuntime>,
+    /// Dumps of parked sandboxes at once: one per CPU (CRIU is CPU-bound while it copies).
+    dump_permits: tokio::sync::Semaphore,
 }
 
 /// CRIU options runc cannot express: drop established TCP connections (clients reconnect after
@@ -143,7 +160,7 @@ fn now_ms() -> u64 {
 impl RuncRuntime {
     /// Open (or initialise) a data directory and take over the sandboxes it holds: running ones
     /// are re-attached, half-finished operations of a crashed process are rolled back.
-    pub async fn new(cfg: RuntimeConfig) -> Result<Self, RuntimeError> {
+    pub async fn new(cfg: RuntimeConfig) -> Result<Arc<Self>, RuntimeError> {
         for dir in [cfg.data_dir.join("sandboxes"), cfg.data_dir.join("bin"), cfg.run_dir.clone()] {
             std::fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
         }
@@ -170,7 +187,9 @@ impl RuncRuntime {
         let nofile_limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
             .map(|(_, hard)| hard)
             .unwrap_or(1024);
-        let rt = RuncRuntime {
+        let reaper = Reaper::start().ctx(|| "become the child subreaper of sandbox inits".into())?;
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let rt = Arc::new_cyclic(|me| RuncRuntime {
             runc: Runc { binary: cfg.runc_binary.clone(), root: cfg.run_dir.clone(), criu: cfg.criu_binary.clone() },
             templates: TemplateStore::new(cfg.templates_dir.clone(), cfg.id_map, cfg.debian_mirror.clone()),
             envd,
@@ -178,11 +197,13 @@ impl RuncRuntime {
             host_netns,
             nofile_limit,
             slots: Mutex::new(HashMap::new()),
-            reaper: Reaper::start().ctx(|| "become the child subreaper of sandbox inits".into())?,
+            reaper,
             net,
             _data_lock: data_lock,
+            me: me.clone(),
+            dump_permits: tokio::sync::Semaphore::new(cpus),
             cfg,
-        };
+        });
         rt.recover().await?;
         Ok(rt)
     }
@@ -209,8 +230,23 @@ impl RuncRuntime {
         self.slots.lock().expect("slots lock").entry(id.clone()).or_default().clone()
     }
 
+    /// The live half of a running sandbox (not of a parked one: it is paused).
     fn live(&self, id: &SandboxId) -> Option<Live> {
+        let slot = self.slots.lock().expect("slots lock").get(id).cloned()?;
+        if slot.parked.load(Ordering::SeqCst) {
+            return None;
+        }
+        let live = slot.live.lock().expect("live lock").clone();
+        live
+    }
+
+    /// The live half of a running or parked sandbox.
+    fn live_any(&self, id: &SandboxId) -> Option<Live> {
         self.slots.lock().expect("slots lock").get(id).and_then(|s| s.live.lock().expect("live lock").clone())
+    }
+
+    fn is_parked(&self, id: &SandboxId) -> bool {
+        self.slots.lock().expect("slots lock").get(id).is_some_and(|s| s.parked.load(Ordering::SeqCst))
     }
 
     fn read_record(&self, id: &SandboxId) -> Result<SandboxRecord, RuntimeError> {
@@ -224,7 +260,9 @@ impl RuncRuntime {
     }
 
     fn status_of(&self, id: &SandboxId) -> SandboxStatus {
-        if self.live(id).is_some() {
+        if self.is_parked(id) {
+            SandboxStatus::Paused
+        } else if self.live(id).is_some() {
             SandboxStatus::Running
         } else if self.sandbox_dir(id).join("checkpoint/manifest.json").exists() {
             SandboxStatus::Paused
@@ -309,8 +347,12 @@ impl RuncRuntime {
                 std::fs::remove_dir_all(&sdir).ctx(|| format!("remove {}", sdir.display()))?;
                 continue;
             }
+            let parked = sdir.join(park::PARKED_MARK).exists();
             match state {
-                Some(s) if s.status == "running" => {
+                Some(s) if parked && (s.status == "running" || s.status == "paused") => self.recover_parked(&id, s.pid).await?,
+                Some(s) if s.status == "running" || s.status == "paused" => {
+                    // Frozen by a pause that never answered (or a resume that never thawed).
+                    crate::cgroup::Freezer::of(&format!("stasis/{id}")).thaw();
                     // Running wins: over a dump that failed (CRIU let the tasks go on) and over a
                     // checkpoint left by a crash after a restore.
                     let _ = std::fs::remove_dir_all(sdir.join("checkpoint.partial"));
@@ -326,6 +368,8 @@ impl RuncRuntime {
                     if other.is_some() {
                         self.runc.delete_force(id.as_str()).await?;
                     }
+                    // Parked, then checkpointed, and the process stopped before the mark went.
+                    let _ = std::fs::remove_file(sdir.join(park::PARKED_MARK));
                     overlay::unmount(&sdir.join("bundle/rootfs"))?;
                     let partial = sdir.join("checkpoint.partial");
                     if !sdir.join("checkpoint/manifest.json").exists() && dump_succeeded(&partial) {
@@ -449,6 +493,9 @@ impl RuncRuntime {
     }
 
     async fn remove_everything(&self, id: &SandboxId, dir: &Path) -> Result<(), RuntimeError> {
+        if let Some(slot) = self.slots.lock().expect("slots lock").get(id) {
+            slot.parked.store(false, Ordering::SeqCst);
+        }
         let pid = self.detach(id);
         self.runc.delete_force(id.as_str()).await?;
         if let Some(pid) = pid {
@@ -594,6 +641,9 @@ fn chown_tree(dir: &Path, uid: u32) -> Result<(), RuntimeError> {
     }
     Ok(())
 }
+
+/// How long resume and kill wait for an operation under way (a parked sandbox's dump).
+const OP_WAIT: Duration = Duration::from_secs(120);
 
 /// Held by `flock(1)` around every runc create, checkpoint and restore of a sandbox.
 const OP_LOCK: &str = "op.lock";
@@ -747,6 +797,11 @@ impl Runtime for RuncRuntime {
             SandboxStatus::Paused => return Err(RuntimeError::AlreadyPaused(id.clone())),
             SandboxStatus::Stopped => return Err(RuntimeError::NotRunning(id.clone())),
         }
+        if let (Some(after), false) = (self.cfg.park_for, self.cfg.sync_pause) {
+            if self.park(id, &slot, after).await? {
+                return Ok(());
+            }
+        }
         let started = std::time::Instant::now();
         let partial = dir.join("checkpoint.partial");
         let _ = std::fs::remove_dir_all(&partial);
@@ -762,7 +817,7 @@ impl Runtime for RuncRuntime {
         let frozen_ms = started.elapsed().as_millis();
         // CRIU kills the processes right after the dump (leaving them running would let them
         // write to the upper dir after their memory was saved, and the two would disagree).
-        if let Err(err) = self.runc.checkpoint(id.as_str(), &images, &work, &dir.join(OP_LOCK)).await {
+        if let Err(err) = self.runc.checkpoint(id.as_str(), &images, &work, &dir.join(OP_LOCK), false).await {
             freezer.thaw();
             // A failed dump (disk full, an undumpable resource) leaves the processes running.
             let mut detail = format!("{err}; criu: {}", Self::dump_log_tail(&work, "dump.log"));
@@ -816,8 +871,16 @@ impl Runtime for RuncRuntime {
 
     async fn resume(&self, id: &SandboxId) -> Result<(), RuntimeError> {
         let slot = self.slot(id);
-        let _op = slot.op.try_write().map_err(|_| RuntimeError::Busy(id.clone()))?;
+        // A parked sandbox's dump may hold the lock: wait for it, and tell it to keep the
+        // sandbox in memory if it finishes meanwhile.
+        slot.resume_waiting.store(true, Ordering::SeqCst);
+        let op = tokio::time::timeout(OP_WAIT, slot.op.write()).await;
+        slot.resume_waiting.store(false, Ordering::SeqCst);
+        let _op = op.map_err(|_| RuntimeError::Busy(id.clone()))?;
         let record = self.read_record(id)?;
+        if slot.parked.load(Ordering::SeqCst) {
+            return self.unpark(id, &slot);
+        }
         match self.status_of(id) {
             SandboxStatus::Paused => {}
             _ => return Err(RuntimeError::NotPaused(id.clone())),
@@ -849,7 +912,8 @@ impl Runtime for RuncRuntime {
 
     async fn kill(&self, id: &SandboxId) -> Result<(), RuntimeError> {
         let slot = self.slot(id);
-        let _op = slot.op.try_write().map_err(|_| RuntimeError::Busy(id.clone()))?;
+        // Waits for a parked sandbox's dump under way.
+        let _op = tokio::time::timeout(OP_WAIT, slot.op.write()).await.map_err(|_| RuntimeError::Busy(id.clone()))?;
         let dir = self.sandbox_dir(id);
         if !dir.exists() && self.runc.state(id.as_str()).await?.is_none() {
             self.slots.lock().expect("slots lock").remove(id);
@@ -870,7 +934,8 @@ impl Runtime for RuncRuntime {
         let dir = self.sandbox_dir(id);
         let previous = self.read_policy(id)?;
         write_atomic(&dir.join(NETWORK_FILE), &serde_json::to_vec_pretty(&policy).expect("policy serialises"))?;
-        if let (Some(net), Some(index), true) = (&self.net, record.net_slot, self.live(id).is_some()) {
+        // A parked sandbox still has its link: its rules change at once too.
+        if let (Some(net), Some(index), true) = (&self.net, record.net_slot, self.live_any(id).is_some()) {
             if let Err(e) = net.apply(index, &policy).await {
                 write_atomic(&dir.join(NETWORK_FILE), &serde_json::to_vec_pretty(&previous).expect("policy serialises"))?;
                 return Err(e);
