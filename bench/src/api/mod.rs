@@ -68,6 +68,12 @@ pub struct Args {
     /// Where api.md and api.png are written (default bench/results, or nowhere with --quick).
     #[arg(long)]
     pub out_dir: Option<PathBuf>,
+    /// How long a pause stays in memory before its checkpoint is written: passed to the server the
+    /// bench starts (and must match a --url server's). Runs resume once within it (from memory)
+    /// and once after the checkpoint was written (from disk); shorter than the server's default
+    /// of 10 s only to keep the run short.
+    #[arg(long, default_value_t = 2000)]
+    pub pause_in_memory_ms: u64,
     /// Skip phases: create, workloads, fit (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub skip: Vec<String>,
@@ -115,8 +121,9 @@ fn memory_script(mib: u64) -> String {
 struct Report {
     rows: Vec<Row>,
     memory_rows: Vec<Row>,
-    /// (MiB, Stasis pause, baseline pause, Stasis resume, Stasis first command, baseline resume, baseline first command)
-    curve: Vec<(u64, [Dist; 6])>,
+    /// (MiB, [Stasis pause, baseline pause, Stasis resume from disk, + first command, baseline
+    /// resume, + first command, Stasis resume from memory, + first command, Stasis checkpoint])
+    curve: Vec<(u64, [Dist; 9])>,
     fit: Option<String>,
     profile: Vec<String>,
     /// The load average as each phase began.
@@ -156,7 +163,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         None => {
             let binary = args.stasis_binary.clone().unwrap_or_else(|| me.with_file_name("stasis"));
             eprintln!("starting {} on {} ...", binary.display(), args.data_dir.display());
-            Server::start(server::StartOptions { binary: &binary, data_dir: &args.data_dir, templates_dir: &args.templates_dir, memory_mb }).await?
+            Server::start(server::StartOptions {
+                binary: &binary,
+                data_dir: &args.data_dir,
+                templates_dir: &args.templates_dir,
+                memory_mb,
+                pause_in_memory_ms: args.pause_in_memory_ms,
+            })
+            .await?
         }
     };
     let api = Api::new(&server.url, &server.api_key)?;
@@ -168,7 +182,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let load_start = hostmem::loadavg();
     let mut report = Report::default();
-    let ctx = Ctx { api: &api, server: &server, brt: &brt, bcfg: &bcfg, runs };
+    let window = Duration::from_millis(args.pause_in_memory_ms);
+    let ctx = Ctx { api: &api, server: &server, brt: &brt, bcfg: &bcfg, runs, window };
     let result = async {
         if !args.skip.iter().any(|s| s == "create") {
             for t in TEMPLATES {
@@ -227,6 +242,8 @@ struct Ctx<'a> {
     brt: &'a RuncRuntime,
     bcfg: &'a RuntimeConfig,
     runs: usize,
+    /// The server's in-memory window of a pause.
+    window: Duration,
 }
 
 fn spec(template: &str, memory_mib: u64) -> SandboxSpec {
@@ -312,7 +329,9 @@ impl Ctx<'_> {
             Workload::Idle(_) => None,
         };
 
-        let mut d: [Dist; 8] = Default::default(); // pause, resume, first, image × 2 sides
+        // Stasis: pause, resume from disk, + first command, image; the baseline: runc checkpoint,
+        // restore, + exec, image; Stasis: resume from memory, + first command, checkpoint written.
+        let mut d: [Dist; 11] = Default::default();
         let mut mem: [Dist; 4] = Default::default(); // RSS after resume, cgroup after resume × 2 sides
         let mut prof: Vec<ProfRun> = Vec::new();
         let mut logs: Option<(String, String)> = None;
@@ -321,18 +340,29 @@ impl Ctx<'_> {
             let mut p = ProfRun::default();
             for side in order(run) {
                 if side == Side::Stasis {
-                    let sdir = self.server_sandbox_dir(&id);
-                    let grab = |rel: &str| sdir.as_ref().filter(|_| profile).map(|s| crlog::Grab::start(s.join(rel)));
+                    let sdir = self.server_sandbox_dir(&id).context("resumes from disk need the server's data dir (--server-data-dir)")?;
+                    // From memory: resumed within the in-memory window.
+                    let hot_pause = self.api.pause(&id).await?;
+                    let t = Instant::now();
+                    let hot_resume = self.api.resume(&id).await?;
+                    sbx.commands().run("true").await.context("first command after a resume from memory")?;
+                    let hot_first = t.elapsed();
+                    if let Some((pid, _)) = pids {
+                        check_resident_stasis(&sbx, pid, w).await?;
+                    }
+                    // From disk: resumed once the checkpoint is written and the memory freed.
+                    let grab = |rel: &str| Some(crlog::Grab::start(sdir.join(rel))).filter(|_| profile);
                     let dump_grab = grab("checkpoint.partial/work/dump.log");
                     let t = Instant::now();
                     let pause = self.api.pause(&id).await?;
+                    let checkpointed = wait_checkpointed(&sdir, t).await?.saturating_sub(self.window);
                     let dump_grabbed = dump_grab.map(crlog::Grab::finish);
-                    let image = sdir.as_ref().map(|s| dir_size(&s.join("checkpoint/images"))).unwrap_or(0);
-                    let dump_log = sdir.as_ref().and_then(|s| std::fs::read_to_string(s.join("checkpoint/work/dump.log")).ok()).unwrap_or_default();
+                    let image = dir_size(&sdir.join("checkpoint/images"));
+                    let dump_log = std::fs::read_to_string(sdir.join("checkpoint/work/dump.log")).unwrap_or_default();
                     let restore_grab = grab("restore-work/restore.log");
                     let t2 = Instant::now();
                     let resume = self.api.resume(&id).await?;
-                    sbx.commands().run("true").await.context("first command after resume")?;
+                    sbx.commands().run("true").await.context("first command after a resume from disk")?;
                     let first = t2.elapsed();
                     let restore_grabbed = restore_grab.map(crlog::Grab::finish);
                     if let Some((pid, _)) = pids {
@@ -340,17 +370,21 @@ impl Ctx<'_> {
                     }
                     let m = hostmem::sandbox(&format!("stasis/{id}"));
                     if timed {
+                        d[0].push_ms(hot_pause);
                         d[0].push_ms(pause);
                         d[1].push_ms(resume);
                         d[2].push_ms(first);
                         d[3].push(mib(image));
+                        d[8].push_ms(hot_resume);
+                        d[9].push_ms(hot_first);
+                        d[10].push_ms(checkpointed);
                         mem[0].push(mib(m.rss));
                         mem[1].push(mib(m.cgroup));
                         let restore_log = restore_grabbed.as_ref().map(|g| g.text.clone()).unwrap_or_default();
-                        p.call = [ms(pause), ms(resume)];
+                        p.call = [ms(checkpointed), ms(resume)];
                         p.criu = [crlog::total_ms(&dump_log).unwrap_or(f64::NAN), crlog::total_ms(&restore_log).unwrap_or(f64::NAN)];
                         p.pre = [
-                            dump_grabbed.map(|g| g.after_ms(t)).unwrap_or(f64::NAN),
+                            dump_grabbed.map(|g| g.after_ms(t + self.window)).unwrap_or(f64::NAN),
                             restore_grabbed.map(|g| g.after_ms(t2)).unwrap_or(f64::NAN),
                         ];
                         if profile && logs.is_none() && run == self.runs.div_ceil(2) {
@@ -387,16 +421,17 @@ impl Ctx<'_> {
         self.brt.kill(&bid).await?;
 
         let name = w.name();
-        let [sp, sr, sf, si, bp, br, bf, bi] = d;
-        report.rows.push(Row { metric: "pause (API call to 204 / runc checkpoint)".into(), workload: name.clone(), unit: "ms", ours: sp.clone(), base: Some(bp.clone()) });
-        report.rows.push(Row { metric: "resume (API call to 201 / runc restore)".into(), workload: name.clone(), unit: "ms", ours: sr.clone(), base: Some(br.clone()) });
-        report.rows.push(Row {
-            metric: "resume → first command done (/ runc restore + runc exec)".into(),
-            workload: name.clone(),
-            unit: "ms",
-            ours: sf.clone(),
-            base: Some(bf.clone()),
-        });
+        let [sp, sr, sf, si, bp, br, bf, bi, hr, hf, ck] = d;
+        for (metric, ours, base) in [
+            ("pause (API call to 204 / runc checkpoint)", &sp, &bp),
+            ("pause's checkpoint, in the background after the in-memory window, until the memory is freed (/ runc checkpoint)", &ck, &bp),
+            ("resume from memory (API call to 201 / runc restore)", &hr, &br),
+            ("resume from memory → first command done (/ runc restore + runc exec)", &hf, &bf),
+            ("resume from disk (API call to 201 / runc restore)", &sr, &br),
+            ("resume from disk → first command done (/ runc restore + runc exec)", &sf, &bf),
+        ] {
+            report.rows.push(Row { metric: metric.into(), workload: name.clone(), unit: "ms", ours: ours.clone(), base: Some(base.clone()) });
+        }
         report.rows.push(Row { metric: "checkpoint images on disk".into(), workload: name.clone(), unit: "MiB", ours: si, base: Some(bi) });
         if let Workload::Idle(_) = w {
             let [rss, cg, brss, bcg] = mem;
@@ -404,7 +439,7 @@ impl Ctx<'_> {
             report.memory_rows.push(Row { metric: "memory charged to its cgroup (after a resume)".into(), workload: name.clone(), unit: "MiB", ours: cg, base: Some(bcg) });
         }
         if let Workload::Memory(m) = w {
-            report.curve.push((m, [sp, bp, sr, sf, br, bf]));
+            report.curve.push((m, [sp, bp, sr, sf, br, bf, hr, hf, ck]));
         }
         if profile {
             report.profile.push(profile_section(m_of(w), &prof, logs));
@@ -540,6 +575,19 @@ fn order(run: usize) -> [Side; 2] {
     }
 }
 
+/// Wait until a paused sandbox's checkpoint is written and its memory freed (the server removes
+/// the `parked` mark last); how long after `t` that was.
+async fn wait_checkpointed(sdir: &Path, t: Instant) -> anyhow::Result<Duration> {
+    let deadline = t + Duration::from_secs(600);
+    while !(sdir.join("checkpoint/manifest.json").exists() && !sdir.join("parked").exists()) {
+        if Instant::now() > deadline {
+            bail!("{}: no checkpoint 600 s after the pause", sdir.display());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(t.elapsed())
+}
+
 fn dir_size(dir: &Path) -> u64 {
     walkdir::WalkDir::new(dir).into_iter().flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
 }
@@ -649,7 +697,7 @@ fn profile_section(mib: u64, prof: &[ProfRun], logs: Option<(String, String)>) -
         )
     };
     let pick = |r: &ProfRun, i: usize, b: bool| if b { (r.bcall[i], r.bpre[i], r.bcriu[i]) } else { (r.call[i], r.pre[i], r.criu[i]) };
-    s += &row("whole call (Stasis: API call; baseline: runc command)", &|r, i, b| pick(r, i, b).0);
+    s += &row("whole (Stasis: background checkpoint until freed / API call; baseline: runc command)", &|r, i, b| pick(r, i, b).0);
     s += &row("before CRIU started (its log appeared)", &|r, i, b| pick(r, i, b).1);
     s += &row("CRIU (its log's last timestamp)", &|r, i, b| pick(r, i, b).2);
     s += &row("after CRIU ended (the rest)", &|r, i, b| {
@@ -720,7 +768,12 @@ fn render(r: &Report, h: &Header) -> String {
     );
     s += "Stasis: the API call measured by a plain HTTP client (pause: `POST /sandboxes/{id}/pause` until 204; \
           resume: `POST /v2/sandboxes/{id}/connect` until 201; first command: the resume call plus the Rust SDK's \
-          `commands().run(\"true\")`, which is `bash -l -c true` through envd). Baseline: the same template, OCI \
+          `commands().run(\"true\")`, which is `bash -l -c true` through envd). A pause freezes the sandbox and \
+          answers; its checkpoint is written when the server's in-memory window (`--pause-in-memory-ms`, default \
+          10 s, 2 s here to keep the run short) has passed, and then its memory is freed. Each run pauses twice: \
+          resumed at once (from memory: a thaw), and resumed after the checkpoint was written and the memory freed \
+          (from disk: a CRIU restore); the checkpoint's duration is from the end of the window until the memory is \
+          free. Baseline: the same template, OCI \
           bundle and workload checkpointed with `runc checkpoint` and brought back with `runc restore --detach` \
           (+ `runc exec bash -l -c true`), images on the same disk, not fsynced. Create → envd ready: Stasis is \
           `POST /v2/sandboxes` then envd's `/health` through the proxy; the baseline is mount + `runc run` + `lo` up + \
@@ -764,6 +817,8 @@ fn draw(r: &Report, out: &Path, runs: usize) -> anyhow::Result<()> {
     use plotters::style::RGBColor;
     const STASIS: RGBColor = RGBColor(30, 100, 200);
     const STASIS_CMD: RGBColor = RGBColor(90, 170, 230);
+    const STASIS_DISK: RGBColor = RGBColor(40, 140, 60);
+    const STASIS_DISK_CMD: RGBColor = RGBColor(120, 200, 120);
     const RUNC: RGBColor = RGBColor(230, 120, 20);
     const RUNC_CMD: RGBColor = RGBColor(240, 180, 60);
     const E2B: RGBColor = RGBColor(200, 40, 40);
@@ -777,6 +832,7 @@ fn draw(r: &Report, out: &Path, runs: usize) -> anyhow::Result<()> {
         title: "pause (p50)".into(),
         series: vec![
             line("Stasis: API call to 204", pts(0), STASIS, false),
+            line("Stasis: its checkpoint (in the background)", pts(8), STASIS_CMD, false),
             line("plain runc checkpoint", pts(1), RUNC, false),
             line("E2B published: 4 s/GiB", refline(|x| 4000.0 * x / 1024.0), E2B, true),
             line("target: 60 ms + 0.25 s/GiB", refline(|x| 60.0 + 250.0 * x / 1024.0), TARGET, true),
@@ -785,8 +841,10 @@ fn draw(r: &Report, out: &Path, runs: usize) -> anyhow::Result<()> {
     let resume = plot::Panel {
         title: "resume (p50)".into(),
         series: vec![
-            line("Stasis: API call to 201", pts(2), STASIS, false),
-            line("Stasis: resume + first command", pts(3), STASIS_CMD, false),
+            line("Stasis from memory: API call to 201", pts(6), STASIS, false),
+            line("Stasis from memory: + first command", pts(7), STASIS_CMD, false),
+            line("Stasis from disk: API call to 201", pts(2), STASIS_DISK, false),
+            line("Stasis from disk: + first command", pts(3), STASIS_DISK_CMD, false),
             line("plain runc restore", pts(4), RUNC, false),
             line("plain runc restore + exec", pts(5), RUNC_CMD, false),
             line("E2B published: 1 s", refline(|_| 1000.0), E2B, true),

@@ -22,6 +22,8 @@ pub struct StartOptions<'a> {
     pub data_dir: &'a Path,
     pub templates_dir: &'a Path,
     pub memory_mb: u64,
+    /// The server's `--pause-in-memory-ms`.
+    pub pause_in_memory_ms: u64,
 }
 
 impl Server {
@@ -47,6 +49,8 @@ impl Server {
             .arg(o.memory_mb.to_string())
             .arg("--default-timeout")
             .arg("3600")
+            .arg("--pause-in-memory-ms")
+            .arg(o.pause_in_memory_ms.to_string())
             .env("STASIS_API_KEYS", &api_key)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
