@@ -61,7 +61,13 @@ pub fn draw(out: &Path, panels: &[Panel], (x_min, x_max): (f64, f64), caption: &
     root.fill(&WHITE)?;
     let (top, body) = root.split_vertically(36);
     top.titled(caption, ("sans-serif", 18))?;
-    let y_min = 10.0f64;
+    // A decade under the smallest point (resumes from memory take a millisecond or two).
+    let y_min = panels
+        .iter()
+        .flat_map(|p| p.series.iter().flat_map(|s| s.points.iter().map(|&(_, y)| y)))
+        .filter(|y| *y > 0.0)
+        .fold(10.0f64, f64::min);
+    let y_min = 10f64.powf(y_min.log10().floor());
     let y_max = panels
         .iter()
         .flat_map(|p| p.series.iter().flat_map(|s| s.points.iter().map(|&(_, y)| y)))

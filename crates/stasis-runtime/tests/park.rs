@@ -1,6 +1,6 @@
 //! Pauses kept in memory (`RuntimeConfig::park_for`, root only): a resume before the checkpoint
 //! is written thaws the sandbox; after it, the sandbox is restored from the checkpoint; kill and
-//! a restart of the runtime while it is parked.
+//! a restart of the runtime while it is parked; memory pressure cuts the wait short.
 
 mod common;
 
@@ -140,5 +140,15 @@ async fn parked_pauses_thaw_checkpoint_and_survive_a_restart() {
     wait_until_checkpointed(&id).await;
     rt.resume(&id).await.unwrap();
     assert_eq!(counter(&rt, &id).await, 3, "restored after a restart");
+
+    // Memory pressure (MemAvailable below the reserve, always here) checkpoints at once.
+    drop(rt);
+    let mut cfg = common::config(Path::new(DATA));
+    (cfg.park_for, cfg.park_reserve_bytes) = (Some(Duration::from_secs(600)), u64::MAX);
+    let rt = RuncRuntime::new(cfg).await.expect("reopen the runtime");
+    rt.pause(&id).await.unwrap();
+    wait_until_checkpointed(&id).await;
+    rt.resume(&id).await.unwrap();
+    assert_eq!(counter(&rt, &id).await, 4, "restored after a checkpoint forced by memory pressure");
     rt.kill(&id).await.unwrap();
 }

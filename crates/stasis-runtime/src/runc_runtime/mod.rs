@@ -59,6 +59,9 @@ pub struct RuntimeConfig {
     /// Keep a paused sandbox frozen in memory this long before writing its checkpoint (a resume
     /// before then thaws it). `None`: a pause writes the checkpoint before it answers.
     pub park_for: Option<Duration>,
+    /// Parked sandboxes are checkpointed at once (their memory freed) while the host's
+    /// MemAvailable is below this many bytes.
+    pub park_reserve_bytes: u64,
 }
 
 impl RuntimeConfig {
@@ -77,6 +80,7 @@ impl RuntimeConfig {
             network: Some(NetworkConfig::default()),
             sync_pause: false,
             park_for: None,
+            park_reserve_bytes: 2 << 30,
         }
     }
 }
@@ -125,6 +129,8 @@ struct Slot {
     parked: AtomicBool,
     /// A resume waits for `op`: a dump that finishes meanwhile keeps the sandbox in memory.
     resume_waiting: AtomicBool,
+    /// Cuts a parked sandbox's wait for its checkpoint short (memory pressure).
+    dump_now: tokio::sync::Notify,
 }
 
 pub struct RuncRuntime {
@@ -205,6 +211,9 @@ impl RuncRuntime {
             cfg,
         });
         rt.recover().await?;
+        if rt.cfg.park_for.is_some() {
+            rt.watch_memory();
+        }
         Ok(rt)
     }
 
@@ -729,6 +738,8 @@ fn make_durable_in_background(id: SandboxId, dir: PathBuf) {
 impl Runtime for RuncRuntime {
     async fn create(&self, id: &SandboxId, spec: SandboxSpec) -> Result<(), RuntimeError> {
         spec.limits.validate()?;
+        // A new sandbox may need the memory of those paused in memory.
+        self.relieve_memory();
         spec.network.validate()?;
         self.templates.recipe(&spec.template)?;
         let dir = self.sandbox_dir(id);

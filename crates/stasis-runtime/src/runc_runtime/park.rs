@@ -7,17 +7,23 @@
 //! --leave-running` on the frozen cgroup: CRIU freezes it again before it lets the tasks go),
 //! then the container is deleted and its memory freed; from then on it is an ordinary pause.
 //!
+//! While the host's MemAvailable is below [`RuntimeConfig::park_reserve_bytes`], parked
+//! sandboxes are checkpointed at once instead (checked at every pause and create, and every
+//! second).
+//!
 //! Crash safety is that of a pause with a background flush: the frozen container outlives this
 //! process, and [`RuncRuntime::recover`] parks it again (its dump starts over). A reboot of the
 //! host before the checkpoint is written loses it.
 //!
 //! [`RuntimeConfig::park_for`]: super::RuntimeConfig::park_for
+//! [`RuntimeConfig::park_reserve_bytes`]: super::RuntimeConfig::park_reserve_bytes
 
 use super::{make_durable_in_background, persist_checkpoint, RuncRuntime, Slot, OP_LOCK};
 use crate::cgroup::Freezer;
 use crate::error::IoContext;
 use crate::{overlay, RuntimeError, SandboxId};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// In the sandbox dir while it is parked; written after the freeze, removed before the thaw, so
@@ -41,6 +47,7 @@ impl RuncRuntime {
         }
         slot.parked.store(true, Ordering::SeqCst);
         self.schedule_dump(id.clone(), dump_after);
+        self.relieve_memory();
         tracing::info!(%id, frozen_ms = started.elapsed().as_millis(), checkpoint_in_ms = dump_after.as_millis(), "sandbox paused in memory");
         Ok(true)
     }
@@ -62,11 +69,44 @@ impl RuncRuntime {
     /// Write a parked sandbox's checkpoint after `delay`, unless it was resumed or killed first.
     pub(super) fn schedule_dump(&self, id: SandboxId, delay: Duration) {
         let me = self.me.clone();
+        let slot = self.slot(&id);
         tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = slot.dump_now.notified() => {}
+            }
+            drop(slot);
             let Some(rt) = me.upgrade() else { return };
             let Ok(_permit) = rt.dump_permits.acquire().await else { return };
             rt.dump_parked(&id).await;
+        });
+    }
+
+    /// Under memory pressure, have every parked sandbox checkpointed now; returns how many.
+    pub(super) fn relieve_memory(&self) -> usize {
+        if !mem_available().is_some_and(|bytes| bytes < self.cfg.park_reserve_bytes) {
+            return 0;
+        }
+        let parked: Vec<Arc<Slot>> = self.slots.lock().expect("slots lock").values().filter(|s| s.parked.load(Ordering::SeqCst)).cloned().collect();
+        for slot in &parked {
+            slot.dump_now.notify_one();
+        }
+        parked.len()
+    }
+
+    /// Check for memory pressure every second, for the runtime's life.
+    pub(super) fn watch_memory(&self) {
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let Some(rt) = me.upgrade() else { return };
+                let parked = rt.relieve_memory();
+                if parked > 0 {
+                    tracing::debug!(parked, "memory is short: sandboxes paused in memory are checkpointed now");
+                }
+            }
         });
     }
 
@@ -157,4 +197,11 @@ impl RuncRuntime {
         tracing::warn!(%id, "a sandbox paused in memory by the previous process stays paused; its checkpoint is written again");
         Ok(())
     }
+}
+
+/// The host's MemAvailable in bytes.
+fn mem_available() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = meminfo.lines().find_map(|l| l.strip_prefix("MemAvailable:"))?.split_whitespace().next()?.parse().ok()?;
+    Some(kib << 10)
 }
