@@ -579,7 +579,7 @@ fn order(run: usize) -> [Side; 2] {
 /// the `parked` mark last); how long after `t` that was.
 async fn wait_checkpointed(sdir: &Path, t: Instant) -> anyhow::Result<Duration> {
     let deadline = t + Duration::from_secs(600);
-    while !(sdir.join("checkpoint/manifest.json").exists() && !sdir.join("parked").exists()) {
+    while !sdir.join("checkpoint/manifest.json").exists() || sdir.join("parked").exists() {
         if Instant::now() > deadline {
             bail!("{}: no checkpoint 600 s after the pause", sdir.display());
         }

@@ -37,7 +37,7 @@ fn checkpointed(id: &SandboxId) -> bool {
 async fn wait_until_checkpointed(id: &SandboxId) {
     let deadline = Instant::now() + Duration::from_secs(60);
     // The mark goes last: once it is gone, the container is too.
-    while !(checkpointed(id) && !sandbox_dir(id).join("parked").exists()) {
+    while !checkpointed(id) || sandbox_dir(id).join("parked").exists() {
         assert!(Instant::now() < deadline, "a parked sandbox was not checkpointed and freed within 60 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

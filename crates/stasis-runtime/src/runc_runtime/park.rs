@@ -84,7 +84,7 @@ impl RuncRuntime {
 
     /// Under memory pressure, have every parked sandbox checkpointed now; returns how many.
     pub(super) fn relieve_memory(&self) -> usize {
-        if !mem_available().is_some_and(|bytes| bytes < self.cfg.park_reserve_bytes) {
+        if mem_available().is_none_or(|bytes| bytes >= self.cfg.park_reserve_bytes) {
             return 0;
         }
         let parked: Vec<Arc<Slot>> = self.slots.lock().expect("slots lock").values().filter(|s| s.parked.load(Ordering::SeqCst)).cloned().collect();
