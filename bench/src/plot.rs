@@ -72,7 +72,7 @@ pub fn draw(out: &Path, panels: &[Panel], (x_min, x_max): (f64, f64), caption: &
         .iter()
         .flat_map(|p| p.series.iter().flat_map(|s| s.points.iter().map(|&(_, y)| y)))
         .fold(1000.0f64, f64::max)
-        * 1.5;
+        * 40.0; // headroom for the legend, above the lines
     for (area, panel) in body.split_evenly((1, panels.len())).iter().zip(panels) {
         let mut chart = ChartBuilder::on(area)
             .caption(&panel.title, ("sans-serif", 20))
@@ -104,7 +104,7 @@ pub fn draw(out: &Path, panels: &[Panel], (x_min, x_max): (f64, f64), caption: &
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperLeft)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(("sans-serif", 13))

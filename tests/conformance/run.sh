@@ -199,8 +199,9 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-start_server() { # name scheme: starts a server, records it, waits for /health
+start_server() { # name scheme [server flags...]: starts a server, records it, waits for /health
     local name=$1 scheme=$2 port dir url
+    shift 2
     port=$(free_port)
     dir=$WORK/$name
     mkdir -p "$dir"
@@ -208,7 +209,7 @@ start_server() { # name scheme: starts a server, records it, waits for /health
     [ "$scheme" = https ] && tls=(--tls-cert "$WORK/server.pem" --tls-key "$WORK/server.key")
     env -u STASIS_TLS_CERT -u STASIS_TLS_KEY -u STASIS_LISTEN -u STASIS_DOMAIN STASIS_API_KEYS="$API_KEY" \
         "$STASIS" server --listen "127.0.0.1:$port" --data-dir "$dir" --templates-dir "$TEMPLATES_DIR" \
-        --domain "$DOMAIN:$port" "${tls[@]}" >"$WORK/$name.log" 2>&1 &
+        --domain "$DOMAIN:$port" "${tls[@]}" "$@" >"$WORK/$name.log" 2>&1 &
     SERVER_PIDS+=($!)
     SERVER_DIRS+=("$dir")
     if [ "$scheme" = https ]; then url=https://api.$DOMAIN:$port; else url=http://127.0.0.1:$port; fi
@@ -231,10 +232,13 @@ start_server() { # name scheme: starts a server, records it, waits for /health
     die "$name server: no answer on $url/health within 300 s"
 }
 
+# The plain server keeps pauses in memory for its default 10 s (the scenarios resume from
+# memory); the TLS one writes every checkpoint before the pause answers, so the beta SDK's
+# scenarios resume from disk through CRIU.
 start_server plain http
 needs_tls=0
 for g in $GENS; do [ "$g" = js-beta ] && needs_tls=1; done
-[ "$needs_tls" = 1 ] && start_server tls https
+[ "$needs_tls" = 1 ] && start_server tls https --pause-in-memory-ms off
 
 # --- the generations ---------------------------------------------------------------------------
 RESULTS=$WORK/results
