@@ -46,10 +46,19 @@ fn unreachable_response(id: &str, status: StatusCode, message: &str) -> Response
 }
 
 const NOT_FOUND: &str = "The sandbox was not found";
+/// envd's port in every sandbox (`stasis_proto::ENVD_PORT`; this crate does not depend on it).
+const ENVD_PORT: u16 = 49983;
 const PORT_CLOSED: &str = "The sandbox is running but port is not open";
 
+/// envd's `GET /health` is how the SDKs ask whether a sandbox runs, and they ask it as soon as a
+/// stream breaks. So it does not wake an auto-resume sandbox: the pause that broke the stream
+/// would otherwise be undone at once by its own probe.
+fn wakes_the_sandbox(port: u16, req: &Request) -> bool {
+    !(port == ENVD_PORT && req.method() == axum::http::Method::GET && req.uri().path() == "/health")
+}
+
 async fn forward(state: AppState, id: String, port: u16, mut req: Request) -> Response {
-    let route = match state.lifecycle.route(&id).await {
+    let route = match state.lifecycle.route(&id, wakes_the_sandbox(port, &req)).await {
         Ok(r) => r,
         Err(LifecycleError::NotFound(_) | LifecycleError::NotRunning(_)) => return unreachable_response(&id, StatusCode::BAD_GATEWAY, NOT_FOUND),
         Err(LifecycleError::Conflict(m)) => return unreachable_response(&id, StatusCode::CONFLICT, &m),

@@ -84,16 +84,17 @@ impl Lifecycle {
         }
     }
 
-    /// Where traffic for `id` goes. A paused sandbox that asked for auto-resume is resumed.
-    pub async fn route(&self, id: &str) -> Result<Route, LifecycleError> {
+    /// Where traffic for `id` goes. With `wake`, a paused sandbox that asked for auto-resume is
+    /// resumed; without it (a probe of whether it runs), it stays as it is.
+    pub async fn route(&self, id: &str, wake: bool) -> Result<Route, LifecycleError> {
         let mut rec = self.record(None, id).await?;
         // Wait out a resume, and a pause of a sandbox that will be resumed right after it.
-        if rec.state == SandboxState::Resuming || (rec.state == SandboxState::Pausing && rec.auto_resume) {
+        if rec.state == SandboxState::Resuming || (rec.state == SandboxState::Pausing && rec.auto_resume && wake) {
             rec = self.settled(None, id, Duration::from_secs(30)).await?;
         }
         match rec.state {
             SandboxState::Running => {}
-            SandboxState::Paused if rec.auto_resume => {
+            SandboxState::Paused if rec.auto_resume && wake => {
                 // In its own task: a client that gives up must not leave the resume half-done.
                 let (lc, owned_id) = (self.clone(), id.to_owned());
                 match tokio::spawn(async move { lc.connect(None, &owned_id, None).await }).await {

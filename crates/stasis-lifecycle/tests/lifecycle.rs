@@ -347,20 +347,20 @@ async fn traffic_routed_while_a_pause_begins_is_closed_by_it() {
     f.store.slow_reads(Duration::from_millis(50));
     // The route reads `running`, then the pause claims the sandbox and closes its connections,
     // then the route registers its connection: that one must not outlive the pause.
-    let (pause, route) = staggered(f.lc.pause(Some(OWNER), &id), f.lc.route(&id)).await;
+    let (pause, route) = staggered(f.lc.pause(Some(OWNER), &id), f.lc.route(&id, true)).await;
     assert!(pause.is_ok(), "{:?}", pause.err());
     f.store.slow_reads(Duration::ZERO);
     if let Ok(route) = route {
         assert!(route.closed.is_cancelled(), "a connection opened during the pause was left open after it");
     }
     // After the pause, routing fails, and a token taken before a kill is cancelled by it.
-    assert!(matches!(f.lc.route(&id).await, Err(LifecycleError::NotRunning(_))));
+    assert!(matches!(f.lc.route(&id, true).await, Err(LifecycleError::NotRunning(_))));
     f.lc.connect(Some(OWNER), &id, None).await.unwrap();
-    let route = f.lc.route(&id).await.unwrap();
+    let route = f.lc.route(&id, true).await.unwrap();
     assert!(!route.closed.is_cancelled());
     f.lc.kill(Some(OWNER), &id).await.unwrap();
     assert!(route.closed.is_cancelled());
-    assert!(matches!(f.lc.route(&id).await, Err(LifecycleError::NotFound(_))));
+    assert!(matches!(f.lc.route(&id, true).await, Err(LifecycleError::NotFound(_))));
 }
 
 #[tokio::test]

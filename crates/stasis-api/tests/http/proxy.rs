@@ -255,6 +255,27 @@ async fn traffic_resumes_a_paused_sandbox_that_asked_for_it() {
 }
 
 #[tokio::test]
+async fn envd_health_probes_do_not_wake_a_paused_sandbox() {
+    // The SDKs probe envd's /health whenever a stream breaks, as the pause itself breaks them.
+    let h = Harness::start().await;
+    let up = Upstream::start().await;
+    let id = h.create(K1, json!({"templateID": "base", "autoResume": {"enabled": true}})).await;
+    let envd = 49983;
+    h.expose(&id, envd, up.addr);
+    assert_eq!(h.pause(K1, &id).await, StatusCode::NO_CONTENT);
+
+    let (s, v) = split(to_sandbox(&h, Method::GET, "/health", &id, envd).send().await.unwrap()).await;
+    assert_unreachable(s, &v, &id, NOT_FOUND);
+    assert_eq!(h.state(K1, &id).await.as_deref(), Some("paused"), "a health probe resumed the sandbox");
+    // Anything else for envd is use, and wakes it.
+    let resp = to_sandbox(&h, Method::GET, "/files?path=/x", &id, envd).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(h.state(K1, &id).await.as_deref(), Some("running"));
+    let resp = to_sandbox(&h, Method::GET, "/health", &id, envd).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "a running sandbox's health probe goes through");
+}
+
+#[tokio::test]
 async fn concurrent_traffic_auto_resumes_once() {
     let h = Harness::start().await;
     let up = Upstream::start().await;
