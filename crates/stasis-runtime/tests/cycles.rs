@@ -3,10 +3,9 @@
 
 mod common;
 
-use stasis_runtime::{ExecRequest, Limits, Runtime, RuncRuntime, SandboxId, SandboxSpec};
+use stasis_runtime::{ExecRequest, Limits, Runtime, SandboxId, SandboxSpec};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-use tokio::io::AsyncReadExt;
+use std::time::Instant;
 
 /// Host mounts under `dir` (this test's sandboxes only: other work on the host moves the rest).
 fn mounts_under(dir: &Path) -> usize {
@@ -43,21 +42,6 @@ fn dir_bytes(dir: &Path) -> u64 {
     walkdir::WalkDir::new(dir).into_iter().flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
 }
 
-async fn counter(rt: &RuncRuntime, id: &SandboxId) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(mut s) = rt.connect(id, 7000).await {
-            let mut text = String::new();
-            if s.read_to_string(&mut text).await.is_ok() {
-                if let Ok(n) = text.trim().parse() {
-                    return n;
-                }
-            }
-        }
-        assert!(Instant::now() < deadline, "counter never answered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_resume_cycles_lose_nothing_and_leak_nothing() {
@@ -71,10 +55,8 @@ async fn pause_resume_cycles_lose_nothing_and_leak_nothing() {
         .await
         .unwrap();
     // The counter only moves when asked, so the test knows exactly what it must be.
-    let script = "import socket\nn = 0\ns = socket.socket(); s.bind(('127.0.0.1', 7000)); s.listen(8)\nwhile True:\n    c, _ = s.accept(); n += 1; c.sendall(str(n).encode()); c.close()\n";
-    let out = rt.exec(&id, ExecRequest::new(["/bin/sh", "-c", "nohup python3 -c \"$0\" >/dev/null 2>&1 &", script])).await.unwrap();
-    assert_eq!(out.exit_code, 0);
-    assert_eq!(counter(&rt, &id).await, 1);
+    common::start_counter(&rt, &id).await;
+    assert_eq!(common::counter(&rt, &id).await, 1);
 
     let sdir = data.join("sandboxes").join(id.as_str());
     let sandboxes_dir = data.join("sandboxes");
@@ -89,7 +71,7 @@ async fn pause_resume_cycles_lose_nothing_and_leak_nothing() {
         rt.pause(&id).await.unwrap_or_else(|e| panic!("pause {cycle}: {e}"));
         let paused_bytes = dir_bytes(&sdir);
         rt.resume(&id).await.unwrap_or_else(|e| panic!("resume {cycle}: {e}"));
-        assert_eq!(counter(&rt, &id).await, cycle as u64 + 1, "the in-memory counter after cycle {cycle}");
+        assert_eq!(common::counter(&rt, &id).await, cycle as u64 + 1, "the in-memory counter after cycle {cycle}");
         // On disk: the upper dir, plus one checkpoint while paused, never an accumulation.
         upper_peak = upper_peak.max(dir_bytes(&sdir.join("upper")));
         assert!(paused_bytes < upper_peak + (64 << 20), "cycle {cycle}: {paused_bytes} bytes on disk while paused");

@@ -8,7 +8,6 @@ use stasis_runtime::{ExecRequest, Limits, Runtime, RuncRuntime, RuntimeError, Sa
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncReadExt;
 
 const DATA: &str = "/var/lib/stasis-test-park";
 
@@ -59,28 +58,11 @@ async fn counter_sandbox(rt: &RuncRuntime) -> SandboxId {
     let id = SandboxId::generate();
     let spec = SandboxSpec { template: "base".into(), limits: Limits { memory_mib: 256, ..Limits::default() }, env: Default::default(), network: Default::default() };
     rt.create(&id, spec).await.unwrap();
-    let script = "import socket\nn = 0\ns = socket.socket(); s.bind(('127.0.0.1', 7000)); s.listen(8)\nwhile True:\n    c, _ = s.accept(); n += 1; c.sendall(str(n).encode()); c.close()\n";
-    let out = rt.exec(&id, ExecRequest::new(["/bin/sh", "-c", "nohup python3 -c \"$0\" >/dev/null 2>&1 &", script])).await.unwrap();
-    assert_eq!(out.exit_code, 0);
-    assert_eq!(counter(rt, &id).await, 1);
+    common::start_counter(rt, &id).await;
+    assert_eq!(common::counter(rt, &id).await, 1);
     id
 }
 
-async fn counter(rt: &RuncRuntime, id: &SandboxId) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(mut s) = rt.connect(id, 7000).await {
-            let mut text = String::new();
-            if s.read_to_string(&mut text).await.is_ok() {
-                if let Ok(n) = text.trim().parse() {
-                    return n;
-                }
-            }
-        }
-        assert!(Instant::now() < deadline, "counter never answered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parked_pauses_thaw_checkpoint_and_survive_a_restart() {
@@ -104,7 +86,7 @@ async fn parked_pauses_thaw_checkpoint_and_survive_a_restart() {
     rt.resume(&id).await.unwrap();
     eprintln!("resume from memory: {:?}", started.elapsed());
     assert_eq!(freezer_state(&id), "THAWED");
-    assert_eq!(counter(&rt, &id).await, 2, "the counter kept its memory");
+    assert_eq!(common::counter(&rt, &id).await, 2, "the counter kept its memory");
     assert!(!sandbox_dir(&id).join("parked").exists(), "the parked mark is gone");
 
     // After park_for the checkpoint is written and the container (its memory) is gone; a resume
@@ -114,7 +96,7 @@ async fn parked_pauses_thaw_checkpoint_and_survive_a_restart() {
     assert_eq!(freezer_state(&id), "", "the checkpointed sandbox's cgroup (its memory) is gone");
     assert_eq!(rt.info(&id).await.unwrap().status, SandboxStatus::Paused);
     rt.resume(&id).await.unwrap();
-    assert_eq!(counter(&rt, &id).await, 3, "the counter came back from the checkpoint");
+    assert_eq!(common::counter(&rt, &id).await, 3, "the counter came back from the checkpoint");
 
     // Killed while parked: nothing remains, and the scheduled checkpoint finds nothing to do.
     rt.pause(&id).await.unwrap();
@@ -131,7 +113,7 @@ async fn parked_pauses_thaw_checkpoint_and_survive_a_restart() {
     assert_eq!(rt.info(&id).await.unwrap().status, SandboxStatus::Paused, "parked across a restart");
     assert_eq!(freezer_state(&id), "FROZEN");
     rt.resume(&id).await.unwrap();
-    assert_eq!(counter(&rt, &id).await, 2, "resumed from memory after a restart");
+    assert_eq!(common::counter(&rt, &id).await, 2, "resumed from memory after a restart");
 
     // A restart with a pause that wrote nothing yet and a zero park_for: written at once.
     rt.pause(&id).await.unwrap();
@@ -139,7 +121,7 @@ async fn parked_pauses_thaw_checkpoint_and_survive_a_restart() {
     let rt = open(Duration::ZERO, false).await;
     wait_until_checkpointed(&id).await;
     rt.resume(&id).await.unwrap();
-    assert_eq!(counter(&rt, &id).await, 3, "restored after a restart");
+    assert_eq!(common::counter(&rt, &id).await, 3, "restored after a restart");
 
     // Memory pressure (MemAvailable below the reserve, always here) checkpoints at once.
     drop(rt);
@@ -149,6 +131,6 @@ async fn parked_pauses_thaw_checkpoint_and_survive_a_restart() {
     rt.pause(&id).await.unwrap();
     wait_until_checkpointed(&id).await;
     rt.resume(&id).await.unwrap();
-    assert_eq!(counter(&rt, &id).await, 4, "restored after a checkpoint forced by memory pressure");
+    assert_eq!(common::counter(&rt, &id).await, 4, "restored after a checkpoint forced by memory pressure");
     rt.kill(&id).await.unwrap();
 }

@@ -63,3 +63,35 @@ pub async fn sh_within(rt: &RuncRuntime, id: &SandboxId, cmd: &str, timeout: std
     req.timeout = Some(timeout);
     rt.exec(id, req).await.unwrap_or_else(|e| panic!("exec {cmd:?}: {e}"))
 }
+
+/// A Python service on port 7000 of the sandbox that answers a count and only counts when asked,
+/// so a test knows exactly what it must say after pauses and resumes.
+#[allow(dead_code)]
+pub const COUNTER_SCRIPT: &str =
+    "import socket\nn = 0\ns = socket.socket(); s.bind(('127.0.0.1', 7000)); s.listen(8)\nwhile True:\n    c, _ = s.accept(); n += 1; c.sendall(str(n).encode()); c.close()\n";
+
+/// Start [`COUNTER_SCRIPT`] in the background inside a running sandbox.
+#[allow(dead_code)]
+pub async fn start_counter(rt: &RuncRuntime, id: &SandboxId) {
+    let out = rt.exec(id, ExecRequest::new(["/bin/sh", "-c", "nohup python3 -c \"$0\" >/dev/null 2>&1 &", COUNTER_SCRIPT])).await.unwrap();
+    assert_eq!(out.exit_code, 0, "start the counter: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The counter's next value (retried for up to 30 s while it starts or comes back).
+#[allow(dead_code)]
+pub async fn counter(rt: &RuncRuntime, id: &SandboxId) -> u64 {
+    use tokio::io::AsyncReadExt;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Ok(mut s) = rt.connect(id, 7000).await {
+            let mut text = String::new();
+            if s.read_to_string(&mut text).await.is_ok() {
+                if let Ok(n) = text.trim().parse() {
+                    return n;
+                }
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "counter never answered");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
