@@ -21,8 +21,6 @@ use crate::runc::{last_lines, Runc};
 use crate::runtime::{ExecOutput, ExecRequest, Limits, Runtime, SandboxInfo, SandboxSpec, SandboxStats, SandboxStatus};
 use crate::template::TemplateStore;
 use crate::{overlay, sync, RuntimeError, SandboxId};
-
-mod park;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -34,6 +32,8 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpStream;
 use tokio::sync::RwLock;
+
+mod park;
 
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
