@@ -1,6 +1,6 @@
 //! Reading a sandbox's resource usage from its cgroup, v2 or v1 (this machine is v1 + v2 hybrid).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Default, Debug)]
 pub struct CgroupStats {
@@ -45,37 +45,52 @@ impl CgroupStats {
 /// The freezer of a sandbox's cgroup (`rel` as for [`CgroupStats::read`]). CRIU freezes the
 /// cgroup itself before a dump, but polls it in 100 ms steps: frozen beforehand, a dump of an
 /// idle sandbox is ~75 ms shorter (measured by `stasis-bench api`).
-pub struct Freezer {
-    /// v1: `freezer.state` (FROZEN/THAWED); v2: `cgroup.freeze` (1/0) + `cgroup.events`.
-    v1: Option<std::path::PathBuf>,
-    v2: Option<std::path::PathBuf>,
+pub enum Freezer {
+    /// `freezer.state` (FROZEN/THAWED).
+    V1(PathBuf),
+    /// The cgroup's directory: `cgroup.freeze` (1/0) and `cgroup.events`.
+    V2(PathBuf),
+    /// No freezer found: freezing fails, thawing does nothing.
+    Missing,
 }
 
 impl Freezer {
     pub fn of(rel: &str) -> Freezer {
         let v1 = Path::new("/sys/fs/cgroup/freezer").join(rel).join("freezer.state");
         let v2 = Path::new("/sys/fs/cgroup").join(rel);
-        Freezer { v1: v1.exists().then_some(v1), v2: v2.join("cgroup.freeze").exists().then_some(v2) }
+        if v1.exists() {
+            Freezer::V1(v1)
+        } else if v2.join("cgroup.freeze").exists() {
+            Freezer::V2(v2)
+        } else {
+            Freezer::Missing
+        }
+    }
+
+    /// Ask for the state; false if the request could not be written.
+    fn request(&self, frozen: bool) -> bool {
+        match self {
+            Freezer::V1(state) => std::fs::write(state, if frozen { "FROZEN" } else { "THAWED" }).is_ok(),
+            Freezer::V2(dir) => std::fs::write(dir.join("cgroup.freeze"), if frozen { "1" } else { "0" }).is_ok(),
+            Freezer::Missing => false,
+        }
+    }
+
+    fn is_frozen(&self) -> bool {
+        match self {
+            Freezer::V1(state) => std::fs::read_to_string(state).is_ok_and(|t| t.trim() == "FROZEN"),
+            Freezer::V2(dir) => stat_field(&dir.join("cgroup.events"), "frozen") == Some(1),
+            Freezer::Missing => false,
+        }
     }
 
     /// Freeze and wait (polling every ms) up to `within`; false if it did not settle.
     pub async fn freeze(&self, within: std::time::Duration) -> bool {
         let deadline = std::time::Instant::now() + within;
-        let (written, frozen): (bool, Box<dyn Fn() -> bool + Send + Sync>) = match (&self.v1, &self.v2) {
-            (Some(state), _) => {
-                let s = state.clone();
-                (std::fs::write(state, "FROZEN").is_ok(), Box::new(move || std::fs::read_to_string(&s).is_ok_and(|t| t.trim() == "FROZEN")))
-            }
-            (None, Some(dir)) => {
-                let events = dir.join("cgroup.events");
-                (std::fs::write(dir.join("cgroup.freeze"), "1").is_ok(), Box::new(move || stat_field(&events, "frozen") == Some(1)))
-            }
-            (None, None) => return false,
-        };
-        if !written {
+        if !self.request(true) {
             return false;
         }
-        while !frozen() {
+        while !self.is_frozen() {
             if std::time::Instant::now() >= deadline {
                 return false;
             }
@@ -85,10 +100,6 @@ impl Freezer {
     }
 
     pub fn thaw(&self) {
-        if let Some(state) = &self.v1 {
-            let _ = std::fs::write(state, "THAWED");
-        } else if let Some(dir) = &self.v2 {
-            let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
-        }
+        let _ = self.request(false);
     }
 }

@@ -91,6 +91,11 @@ fn data_dir_tag(data_dir: &Path) -> String {
     hex::encode(&Sha256::digest(data_dir.to_string_lossy().as_bytes())[..4])
 }
 
+/// The freezer of a sandbox's cgroup (`/stasis/<id>` in every hierarchy).
+fn freezer_of(id: &SandboxId) -> crate::cgroup::Freezer {
+    crate::cgroup::Freezer::of(&format!("stasis/{id}"))
+}
+
 fn find_binary(name: &str, dirs: &[&str]) -> PathBuf {
     dirs.iter().map(|d| Path::new(d).join(name)).find(|p| p.exists()).unwrap_or_else(|| PathBuf::from(name))
 }
@@ -361,7 +366,7 @@ impl RuncRuntime {
                 Some(s) if parked && (s.status == "running" || s.status == "paused") => self.recover_parked(&id, s.pid).await?,
                 Some(s) if s.status == "running" || s.status == "paused" => {
                     // Frozen by a pause that never answered (or a resume that never thawed).
-                    crate::cgroup::Freezer::of(&format!("stasis/{id}")).thaw();
+                    freezer_of(&id).thaw();
                     // Running wins: over a dump that failed (CRIU let the tasks go on) and over a
                     // checkpoint left by a crash after a restore.
                     let _ = std::fs::remove_dir_all(sdir.join("checkpoint.partial"));
@@ -820,7 +825,7 @@ impl Runtime for RuncRuntime {
         for d in [&images, &work] {
             std::fs::create_dir_all(d).ctx(|| format!("create {}", d.display()))?;
         }
-        let freezer = crate::cgroup::Freezer::of(&format!("stasis/{id}"));
+        let freezer = freezer_of(id);
         if !freezer.freeze(Duration::from_millis(500)).await {
             // CRIU freezes it itself, only more slowly.
             freezer.thaw();

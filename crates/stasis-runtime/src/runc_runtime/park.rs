@@ -18,8 +18,7 @@
 //! [`RuntimeConfig::park_for`]: super::RuntimeConfig::park_for
 //! [`RuntimeConfig::park_reserve_bytes`]: super::RuntimeConfig::park_reserve_bytes
 
-use super::{make_durable_in_background, persist_checkpoint, RuncRuntime, Slot, OP_LOCK};
-use crate::cgroup::Freezer;
+use super::{freezer_of, make_durable_in_background, persist_checkpoint, RuncRuntime, Slot, OP_LOCK};
 use crate::error::IoContext;
 use crate::{overlay, RuntimeError, SandboxId};
 use std::sync::atomic::Ordering;
@@ -35,7 +34,7 @@ impl RuncRuntime {
     /// time (it is thawed again and the caller checkpoints it at once instead).
     pub(super) async fn park(&self, id: &SandboxId, slot: &Slot, dump_after: Duration) -> Result<bool, RuntimeError> {
         let started = Instant::now();
-        let freezer = Freezer::of(&format!("stasis/{id}"));
+        let freezer = freezer_of(id);
         if !freezer.freeze(Duration::from_millis(500)).await {
             freezer.thaw();
             return Ok(false);
@@ -60,7 +59,7 @@ impl RuncRuntime {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(RuntimeError::RestoreFailed { id: id.clone(), detail: format!("remove {}: {e}", mark.display()) }),
         }
-        Freezer::of(&format!("stasis/{id}")).thaw();
+        freezer_of(id).thaw();
         slot.parked.store(false, Ordering::SeqCst);
         tracing::info!(%id, "sandbox resumed from memory");
         Ok(())
@@ -181,7 +180,7 @@ impl RuncRuntime {
     /// checkpoint, complete or not, is written afresh.
     pub(super) async fn recover_parked(&self, id: &SandboxId, pid: i32) -> Result<(), RuntimeError> {
         let sdir = self.sandbox_dir(id);
-        let freezer = Freezer::of(&format!("stasis/{id}"));
+        let freezer = freezer_of(id);
         if !freezer.freeze(Duration::from_secs(5)).await {
             tracing::warn!(%id, "a parked sandbox's cgroup did not freeze again");
         }
