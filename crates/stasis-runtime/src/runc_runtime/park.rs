@@ -83,10 +83,12 @@ impl RuncRuntime {
 
     /// Under memory pressure, have every parked sandbox checkpointed now; returns how many.
     pub(super) fn relieve_memory(&self) -> usize {
-        if mem_available().is_none_or(|bytes| bytes >= self.cfg.park_reserve_bytes) {
+        let parked: Vec<Arc<Slot>> = self.slots.lock().expect("slots lock").values().filter(|s| s.parked.load(Ordering::SeqCst)).cloned().collect();
+        // /proc/meminfo only when there is something to free (this runs every second and at
+        // every create).
+        if parked.is_empty() || mem_available().is_none_or(|bytes| bytes >= self.cfg.park_reserve_bytes) {
             return 0;
         }
-        let parked: Vec<Arc<Slot>> = self.slots.lock().expect("slots lock").values().filter(|s| s.parked.load(Ordering::SeqCst)).cloned().collect();
         for slot in &parked {
             slot.dump_now.notify_one();
         }
